@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class SessionsAppConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "sessions_app"
+    verbose_name = "Sessions"
+
+    def ready(self):
+        from . import checks  # noqa: F401

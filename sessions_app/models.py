@@ -1,0 +1,319 @@
+from __future__ import annotations
+
+import zoneinfo
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+TIME_ZONE_CHOICES = sorted((tz, tz.replace("_", " ")) for tz in zoneinfo.available_timezones() if "/" in tz)
+
+e164_validator = RegexValidator(r"^\+[1-9]\d{7,14}$", "Enter the phone in international form, e.g. +254712345678.")
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create_user(self, email, password, **extra):
+        if not email:
+            raise ValueError("Users need an email address.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email, password=None, **extra):
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email, password=None, **extra):
+        extra.update(is_staff=True, is_superuser=True, role=User.Role.STAFF)
+        return self._create_user(email, password, **extra)
+
+    def get_by_natural_key(self, email):
+        return self.get(email__iexact=email)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    class Role(models.TextChoices):
+        CLIENT = "client", "Client"
+        THERAPIST = "therapist", "Therapist"
+        STAFF = "staff", "Staff"
+
+    email = models.EmailField("email address", unique=True)
+    full_name = models.CharField(max_length=150)
+    phone = models.CharField(
+        max_length=16, blank=True, validators=[e164_validator], help_text="E.164, e.g. +254712345678"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.CLIENT)
+    time_zone = models.CharField(max_length=64, choices=TIME_ZONE_CHOICES, default="Africa/Nairobi")
+    privacy_consent_at = models.DateTimeField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["full_name"]
+
+    class Meta:
+        ordering = ["full_name", "email"]
+
+    def __str__(self) -> str:
+        return self.full_name or self.email
+
+    def get_full_name(self) -> str:
+        return self.full_name
+
+    def get_short_name(self) -> str:
+        return self.full_name.split(" ")[0] if self.full_name else self.email
+
+    @property
+    def is_client(self) -> bool:
+        return self.role == self.Role.CLIENT
+
+    @property
+    def is_therapist(self) -> bool:
+        return self.role == self.Role.THERAPIST and hasattr(self, "therapist_profile")
+
+
+class TherapistProfile(models.Model):
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="therapist_profile")
+    title = models.CharField(max_length=120, blank=True, help_text="e.g. Counselling Psychologist")
+    bio = models.TextField(blank=True)
+    specialties = models.CharField(max_length=300, blank=True, help_text="Comma-separated, e.g. Anxiety, Couples")
+    languages = models.CharField(max_length=200, blank=True, help_text="Comma-separated, e.g. English, Kiswahili")
+    city = models.CharField(max_length=80, blank=True)
+    accepting_new_clients = models.BooleanField(default=True)
+    time_zone = models.CharField(max_length=64, choices=TIME_ZONE_CHOICES, default="Africa/Nairobi")
+    buffer_minutes = models.PositiveIntegerField(default=10, validators=[MaxValueValidator(240)])
+    min_notice_hours = models.PositiveIntegerField(default=24, validators=[MaxValueValidator(24 * 14)])
+    max_advance_days = models.PositiveIntegerField(
+        default=60, validators=[MinValueValidator(1), MaxValueValidator(365)]
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["user__full_name"]
+
+    def __str__(self) -> str:
+        return self.user.full_name
+
+    @property
+    def display_name(self) -> str:
+        return self.user.full_name
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+    @property
+    def specialty_list(self) -> list[str]:
+        return [s.strip() for s in self.specialties.split(",") if s.strip()]
+
+    @property
+    def language_list(self) -> list[str]:
+        return [s.strip() for s in self.languages.split(",") if s.strip()]
+
+
+class SessionType(models.Model):
+    class Mode(models.TextChoices):
+        ONLINE = "online", "Online"
+        IN_PERSON = "in_person", "In person"
+
+    therapist = models.ForeignKey(TherapistProfile, on_delete=models.CASCADE, related_name="session_types")
+    name = models.CharField(max_length=80)
+    duration_minutes = models.PositiveIntegerField(validators=[MinValueValidator(15), MaxValueValidator(240)])
+    price_kes = models.PositiveIntegerField(
+        "price (KES)", validators=[MinValueValidator(1), MaxValueValidator(250_000)]
+    )
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.ONLINE)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["therapist", "duration_minutes", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.duration_minutes} min, KES {self.price_kes:,})"
+
+
+class WeeklyAvailability(models.Model):
+    class Weekday(models.IntegerChoices):
+        MONDAY = 0, "Monday"
+        TUESDAY = 1, "Tuesday"
+        WEDNESDAY = 2, "Wednesday"
+        THURSDAY = 3, "Thursday"
+        FRIDAY = 4, "Friday"
+        SATURDAY = 5, "Saturday"
+        SUNDAY = 6, "Sunday"
+
+    therapist = models.ForeignKey(TherapistProfile, on_delete=models.CASCADE, related_name="weekly_hours")
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    start_time = models.TimeField()
+    end_time = models.TimeField()
+
+    class Meta:
+        ordering = ["therapist", "weekday", "start_time"]
+        verbose_name_plural = "weekly availability"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_time__gt=models.F("start_time")), name="weekly_hours_end_after_start"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.start_time:%H:%M}–{self.end_time:%H:%M}"
+
+
+class TimeOff(models.Model):
+    therapist = models.ForeignKey(TherapistProfile, on_delete=models.CASCADE, related_name="time_off")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["therapist", "start"]
+        verbose_name_plural = "time off"
+        constraints = [models.CheckConstraint(condition=Q(end__gt=models.F("start")), name="time_off_end_after_start")]
+
+    def __str__(self) -> str:
+        return f"{self.start:%Y-%m-%d %H:%M} – {self.end:%Y-%m-%d %H:%M}"
+
+
+class Session(models.Model):
+    class Status(models.TextChoices):
+        PENDING_APPROVAL = "pending_approval", "Pending Approval"
+        APPROVED = "approved", "Approved"
+        DECLINED = "declined", "Declined"
+        EXPIRED = "expired", "Expired"
+        CANCELLED = "cancelled", "Cancelled"
+        CONFIRMED = "confirmed", "Confirmed"
+        IN_PROGRESS = "in_progress", "In Progress"
+        COMPLETED = "completed", "Completed"
+        NO_SHOW = "no_show", "No Show"
+
+    class PaymentStatus(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSING = "processing", "Processing"
+        PAID = "paid", "Paid"
+        FAILED = "failed", "Failed"
+        REFUNDED = "refunded", "Refunded"
+
+    # Statuses that hold the time slot; the PostgreSQL exclusion constraint
+    # (migration 0002) uses the same list.
+    SLOT_HOLDING = (Status.PENDING_APPROVAL, Status.APPROVED, Status.CONFIRMED, Status.IN_PROGRESS)
+    ACTIVE = SLOT_HOLDING
+
+    client = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="sessions_as_client")
+    therapist = models.ForeignKey(TherapistProfile, on_delete=models.PROTECT, related_name="sessions")
+    session_type = models.ForeignKey(SessionType, on_delete=models.PROTECT, related_name="sessions")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING_APPROVAL)
+    payment_status = models.CharField(max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
+    amount_kes = models.PositiveIntegerField("amount (KES)")
+    client_notes = models.TextField(blank=True)
+    decline_reason = models.TextField(blank=True)
+    cancel_reason = models.TextField(blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    refund_due = models.BooleanField(default=False, help_text="Paid, then cancelled within policy: staff to refund.")
+    meeting_link = models.URLField(blank=True)
+    respond_by = models.DateTimeField(help_text="A pending request expires if not answered by then.")
+    pay_by = models.DateTimeField(null=True, blank=True, help_text="An approved session expires if unpaid by then.")
+    idempotency_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
+
+    # Payment summary (the seed's M-Pesa fields); attempts live in payments_app.
+    payment_method = models.CharField(max_length=20, blank=True, default="")
+    mpesa_phone = models.CharField(max_length=12, blank=True)
+    mpesa_checkout_request_id = models.CharField(max_length=64, blank=True)
+    mpesa_merchant_request_id = models.CharField(max_length=64, blank=True)
+    # NULL, not "", when unset: the unique constraint applies only to real receipts.
+    mpesa_receipt_number = models.CharField(max_length=32, null=True, blank=True)  # noqa: DJ001
+    mpesa_amount = models.PositiveIntegerField(null=True, blank=True)
+    mpesa_result_code = models.CharField(max_length=16, blank=True)
+    mpesa_result_desc = models.CharField(max_length=255, blank=True)
+    payment_initiated_at = models.DateTimeField(null=True, blank=True)
+    payment_verified_at = models.DateTimeField(null=True, blank=True)
+    payment_attempts = models.PositiveIntegerField(default=0)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-start"]
+        indexes = [
+            models.Index(fields=["mpesa_checkout_request_id", "payment_status"], name="session_checkout_pay_idx"),
+            models.Index(fields=["client", "payment_status", "start"], name="session_client_pay_idx"),
+            models.Index(fields=["therapist", "payment_status", "start"], name="session_therapist_pay_idx"),
+            models.Index(fields=["status", "respond_by"], name="session_status_respond_idx"),
+            models.Index(fields=["therapist", "start"], name="session_therapist_start_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mpesa_receipt_number"],
+                condition=Q(mpesa_receipt_number__isnull=False),
+                name="session_unique_receipt",
+            ),
+            models.CheckConstraint(condition=Q(end__gt=models.F("start")), name="session_end_after_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.start:%Y-%m-%d %H:%M} ({self.get_status_display()})"
+
+    @property
+    def reference(self) -> str:
+        """Neutral booking reference: safe on a phone screen or an M-Pesa statement."""
+        return f"BK{self.pk:06d}" if self.pk else "BK------"
+
+    @property
+    def is_upcoming(self) -> bool:
+        return self.end > timezone.now()
+
+
+class SessionEvent(models.Model):
+    """Append-only audit row for every change of a session's status or payment status."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=32)
+    at = models.DateTimeField(default=timezone.now)
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20, blank=True)
+    from_payment_status = models.CharField(max_length=20, blank=True)
+    to_payment_status = models.CharField(max_length=20, blank=True)
+    note = models.TextField(blank=True)
+    source = models.CharField(max_length=64, blank=True, help_text="system, web, api, admin, daraja…")
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.action}: {self.from_status}→{self.to_status} ({self.at:%Y-%m-%d %H:%M})"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Session events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Session events are append-only.")
+
+    @property
+    def to_status_label(self) -> str:
+        return Session.Status(self.to_status).label if self.to_status else ""
+
+    @property
+    def to_payment_status_label(self) -> str:
+        return Session.PaymentStatus(self.to_payment_status).label if self.to_payment_status else ""
