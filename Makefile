@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/booking
 export TEST_DATABASE_URL
 
-.PHONY: run test lint worker bench simulator install install-dev clean
+.PHONY: chromium run test lint worker bench simulator install install-dev clean
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,11 @@ run: $(VENV)/.installed
 	$(PY) manage.py seed_demo
 	$(PY) manage.py rundemo
 
-test: $(VENV)/.installed-dev
+# The browser test (sessions_app/tests/test_browser.py) drives Debian's chromium; apt installs it when missing.
+chromium:
+	bash scripts/ensure_chromium.sh
+
+test: $(VENV)/.installed-dev chromium
 	$(VENV)/bin/pytest
 	$(VENV)/bin/ruff check .
 
