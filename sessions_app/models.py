@@ -317,3 +317,25 @@ class SessionEvent(models.Model):
     @property
     def to_payment_status_label(self) -> str:
         return Session.PaymentStatus(self.to_payment_status).label if self.to_payment_status else ""
+
+
+class TherapistNote(models.Model):
+    """A therapist's private note on one session: readable by that therapist alone.
+
+    Not registered in the admin, never serialised by the API and never logged;
+    staff do not read it by default.
+    """
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="therapist_notes")
+    therapist = models.ForeignKey(TherapistProfile, on_delete=models.CASCADE, related_name="notes")
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["session", "therapist"], name="note_session_therapist_idx")]
+
+    def __str__(self) -> str:
+        # Never the body: this string shows up in logs, admin history and error pages.
+        return f"Private note {self.pk or '-'} on session {self.session_id}"
