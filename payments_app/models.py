@@ -1,1 +1,172 @@
-# Create your models here.
+"""M-Pesa payments: one PaymentAttempt per STK Push, every raw callback, and an append-only event log."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class PaymentAttempt(models.Model):
+    """One STK Push. Its status only ever moves forward; final ones never change again."""
+
+    class Status(models.TextChoices):
+        CREATED = "created", "Created"  # row committed, push not (yet) acknowledged by Daraja
+        PROCESSING = "processing", "Processing"  # Daraja accepted the push; waiting for the customer
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        UNKNOWN = "unknown", "No answer"  # deadline passed without a final answer; a late one still applies
+        REVIEW = "review", "Held for review"  # Daraja said paid but the details do not match: staff decide
+
+    IN_FLIGHT = (Status.CREATED, Status.PROCESSING)
+    FINAL = (Status.SUCCEEDED, Status.FAILED, Status.REVIEW)
+
+    session = models.ForeignKey("sessions_app.Session", on_delete=models.PROTECT, related_name="mpesa_attempts")
+    initiated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    phone = models.CharField(max_length=12, help_text="12-digit MSISDN the prompt was sent to.")
+    amount = models.PositiveIntegerField(help_text="Whole KES.")
+    account_reference = models.CharField(max_length=12)
+    merchant_request_id = models.CharField(max_length=64, blank=True)
+    # NULL until Daraja accepts the push, so the unique constraint only covers real ids.
+    checkout_request_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CREATED)
+    result_code = models.CharField(max_length=32, blank=True, help_text="Daraja's ResultCode or errorCode.")
+    result_desc = models.CharField(max_length=255, blank=True, help_text="Daraja's own words.")
+    message = models.CharField(max_length=255, blank=True, help_text="Plain words shown to the client.")
+    mpesa_receipt_number = models.CharField(max_length=32, null=True, blank=True)  # noqa: DJ001
+    payer_phone = models.CharField(max_length=12, blank=True)
+    paid_amount = models.PositiveIntegerField(null=True, blank=True, help_text="Amount M-Pesa reported, KES.")
+    transaction_date = models.DateTimeField(null=True, blank=True)
+    callback_payload = models.JSONField(null=True, blank=True, help_text="First raw callback for this push.")
+    initiated_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    needs_review = models.BooleanField(default=False)
+    review_reason = models.CharField(max_length=255, blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-initiated_at", "-id"]
+        indexes = [
+            models.Index(fields=["checkout_request_id", "status"], name="attempt_checkout_status_idx"),
+            models.Index(fields=["session", "status"], name="attempt_session_status_idx"),
+            models.Index(fields=["status", "initiated_at"], name="attempt_status_initiated_idx"),
+            models.Index(fields=["needs_review"], condition=Q(needs_review=True), name="attempt_needs_review_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["checkout_request_id"],
+                condition=Q(checkout_request_id__isnull=False),
+                name="attempt_unique_checkout_request_id",
+            ),
+            models.UniqueConstraint(
+                fields=["mpesa_receipt_number"],
+                condition=Q(mpesa_receipt_number__isnull=False),
+                name="attempt_unique_receipt",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_reference} KES {self.amount:,} ({self.get_status_display()})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL
+
+    @property
+    def is_in_flight(self) -> bool:
+        return self.status in self.IN_FLIGHT
+
+
+class MpesaCallback(models.Model):
+    """A raw STK callback exactly as received, committed before any processing."""
+
+    class Outcome(models.TextChoices):
+        PAID = "paid", "Confirmed paid"
+        FAILED = "failed", "Confirmed failed"
+        DUPLICATE = "duplicate", "Duplicate or late: changed nothing"
+        UNKNOWN_CHECKOUT = "unknown_checkout", "Unknown checkout id: changed nothing"
+        REVIEW = "review", "Flagged for staff"
+        ABANDONED = "abandoned", "Gave up: Daraja gave no final answer"
+
+    received_at = models.DateTimeField(default=timezone.now)
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+    checkout_request_id = models.CharField(max_length=64, blank=True)
+    merchant_request_id = models.CharField(max_length=64, blank=True)
+    result_code = models.IntegerField(null=True, blank=True)
+    payload = models.JSONField()
+    attempt = models.ForeignKey(
+        PaymentAttempt, null=True, blank=True, on_delete=models.SET_NULL, related_name="callbacks"
+    )
+    processed_at = models.DateTimeField(null=True, blank=True)
+    process_tries = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
+    note = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            models.Index(fields=["checkout_request_id", "received_at"], name="callback_checkout_idx"),
+            models.Index(
+                fields=["received_at"], condition=Q(processed_at__isnull=True), name="callback_unprocessed_idx"
+            ),
+        ]
+        verbose_name = "M-Pesa callback"
+
+    def __str__(self) -> str:
+        return f"{self.checkout_request_id or '?'} code {self.result_code} at {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+
+class PaymentEvent(models.Model):
+    """Append-only log of everything that happened to a payment: who, when, from where, what."""
+
+    class Kind(models.TextChoices):
+        INITIATED = "initiated", "Payment started"
+        PUSH_SENT = "push_sent", "STK Push accepted by M-Pesa"
+        PUSH_FAILED = "push_failed", "STK Push refused or failed"
+        CALLBACK_RECEIVED = "callback_received", "Callback received"
+        SUCCEEDED = "succeeded", "Payment confirmed"
+        FAILED = "failed", "Payment failed"
+        DUPLICATE = "duplicate", "Duplicate or late result ignored"
+        RECEIPT_RECORDED = "receipt_recorded", "Receipt recorded"
+        UNKNOWN_CHECKOUT = "unknown_checkout", "Callback for an unknown checkout id"
+        FLAGGED = "flagged", "Flagged for staff review"
+        TIMED_OUT = "timed_out", "No final answer by the deadline"
+        REVIEWED = "reviewed", "Reviewed by staff"
+
+    attempt = models.ForeignKey(PaymentAttempt, null=True, blank=True, on_delete=models.PROTECT, related_name="events")
+    session = models.ForeignKey(
+        "sessions_app.Session", null=True, blank=True, on_delete=models.PROTECT, related_name="payment_events"
+    )
+    callback = models.ForeignKey(MpesaCallback, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(default=timezone.now)
+    source = models.CharField(max_length=32, help_text="web, api, daraja, poll, status, sweeper, admin…")
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+    message = models.CharField(max_length=500, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["kind", "at"], name="payment_event_kind_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.at:%Y-%m-%d %H:%M:%S})"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Payment events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Payment events are append-only.")
