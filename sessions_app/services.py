@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from . import ratelimit
 from .exceptions import IllegalTransition, NotAllowed, SlotUnavailable, ValidationFailed
 from .models import (
     Session,
@@ -231,6 +232,15 @@ def session_request(
     notes = (notes or "").strip()
     if len(notes) > 2000:
         raise ValidationFailed("Please keep your notes under 2000 characters.", field="notes")
+    # Abuse limit: each well-formed attempt counts (replays of an idempotency key do not).
+    ratelimit.hit(
+        scope="booking-client",
+        ident=str(client.pk),
+        limit=settings.BOOKING_REQUESTS_PER_DAY,
+        window=24 * 60 * 60,
+        message=f"You have made {settings.BOOKING_REQUESTS_PER_DAY} booking requests today, the daily limit. "
+        "Please try again tomorrow.",
+    )
 
     now = timezone.now()
     try:

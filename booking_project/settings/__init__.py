@@ -154,6 +154,7 @@ BOOKING_SLOT_STEP_MINUTES = env.int("BOOKING_SLOT_STEP_MINUTES", default=30)
 BOOKING_REQUEST_TTL_HOURS = env.int("BOOKING_REQUEST_TTL_HOURS", default=48)
 BOOKING_PAYMENT_WINDOW_HOURS = env.int("BOOKING_PAYMENT_WINDOW_HOURS", default=24)
 BOOKING_FREE_CANCEL_HOURS = env.int("BOOKING_FREE_CANCEL_HOURS", default=24)
+BOOKING_REQUESTS_PER_DAY = env.int("BOOKING_REQUESTS_PER_DAY", default=10)  # per client; more is refused (429)
 
 # --- Daraja (M-Pesa) -------------------------------------------------------
 DARAJA_BASE_URL = env.str("DARAJA_BASE_URL", default="http://127.0.0.1:8001").rstrip("/")
@@ -172,15 +173,17 @@ MPESA_POLL_DEADLINE_SECONDS = env.int("MPESA_POLL_DEADLINE_SECONDS", default=180
 # --- REST framework --------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        # Token first, so an anonymous API call gets 401 with WWW-Authenticate: Token.
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSON parser plus the DATA_UPLOAD_MAX_MEMORY_SIZE limit (413) and no 500 on any body.
+    "DEFAULT_PARSER_CLASSES": ["sessions_app.api_errors.JSONParser"],
     "EXCEPTION_HANDLER": "sessions_app.api_errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
