@@ -1,14 +1,58 @@
-"""One JSON error shape for the whole API: {"code", "message", "fields": {name: [messages]}}."""
+"""One JSON error shape for the whole API: {"code", "message", "fields": {name: [messages]}}.
+
+Also the API's JSON parser, which refuses bodies over DATA_UPLOAD_MAX_MEMORY_SIZE
+(DRF reads the request stream itself, so Django's own limit never applies) and
+turns every undecodable body into a 400 instead of a server error.
+"""
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
+import json
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions, parsers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .exceptions import BookingError
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "request_too_large"
+
+    def __init__(self):
+        limit_kb = (settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0) // 1024
+        super().__init__(f"The request body is too large (the limit is {limit_kb} KB).")
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's strict JSON parser with a size limit and no way to raise anything but a 4xx."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        request = (parser_context or {}).get("request")
+        if limit is not None and request is not None:
+            try:
+                declared = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                declared = 0
+            if declared > limit:
+                raise RequestTooLarge()
+        raw = stream.read(limit + 1) if limit is not None else stream.read()
+        if limit is not None and len(raw) > limit:
+            raise RequestTooLarge()
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            return json.loads(raw.decode(encoding), parse_constant=_refuse_constant)
+        except (ValueError, RecursionError) as exc:
+            raise exceptions.ParseError(f"The body is not valid JSON ({exc.__class__.__name__}: {exc}).")
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
@@ -37,8 +81,14 @@ def error_response(*, code: str, message: str, http_status: int, fields: dict | 
 def exception_handler(exc, context):
     if isinstance(exc, BookingError):
         fields = {exc.field: [exc.message]} if exc.field else {}
-        return error_response(code=exc.code, message=exc.message, http_status=exc.http_status, fields=fields)
-    if isinstance(exc, Http404):
+        retry_after = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(max(1, int(retry_after)))} if retry_after is not None else None
+        return error_response(
+            code=exc.code, message=exc.message, http_status=exc.http_status, fields=fields, headers=headers
+        )
+    if isinstance(exc, RequestDataTooBig):
+        exc = RequestTooLarge()
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
