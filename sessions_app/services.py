@@ -602,6 +602,88 @@ def session_mark_refunded(*, session: Session | int, actor: User, note: str = ""
     return locked
 
 
+# --- Accounts -----------------------------------------------------------------------------
+
+_TIME_ZONES = {name for name, _ in User._meta.get_field("time_zone").choices}
+
+
+def _account_fields(*, full_name: str, phone: str, time_zone: str) -> dict:
+    from .phone import InvalidPhone, to_e164
+
+    full_name = " ".join((full_name or "").split())
+    if not full_name:
+        raise ValidationFailed("Please enter your name.", field="full_name")
+    try:
+        phone = to_e164(phone)
+    except InvalidPhone as exc:
+        raise ValidationFailed(exc.message, field="phone")
+    if time_zone not in _TIME_ZONES:
+        raise ValidationFailed("Choose a time zone from the list.", field="time_zone")
+    return {"full_name": full_name[:150], "phone": phone, "time_zone": time_zone}
+
+
+def user_signup(
+    *,
+    email: str,
+    full_name: str,
+    phone: str,
+    password: str,
+    time_zone: str = "Africa/Nairobi",
+    privacy_consent: bool,
+) -> User:
+    """A new client account. Consent to the privacy notice is required, and its time is kept."""
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError as DjangoValidationError
+
+    if not privacy_consent:
+        raise ValidationFailed("Please agree to the privacy notice to create an account.", field="consent")
+    email = (email or "").strip().lower()
+    if not email:
+        raise ValidationFailed("Please enter your email.", field="email")
+    fields = _account_fields(full_name=full_name, phone=phone, time_zone=time_zone)
+    try:
+        validate_password(password, user=User(email=email, full_name=fields["full_name"]))
+    except DjangoValidationError as exc:
+        raise ValidationFailed(" ".join(exc.messages), field="password")
+    duplicate = ValidationFailed("An account with this email already exists.", field="email")
+    if User.objects.filter(email__iexact=email).exists():
+        raise duplicate
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(
+                email=email,
+                password=password,
+                role=User.Role.CLIENT,
+                privacy_consent_at=timezone.now(),
+                **fields,
+            )
+    except IntegrityError:
+        raise duplicate
+
+
+def user_update_profile(*, user: User, full_name: str, phone: str, time_zone: str, email: str | None = None) -> User:
+    """A person edits their own name, phone, time zone and (optionally) email."""
+    fields = _account_fields(full_name=full_name, phone=phone, time_zone=time_zone)
+    if email is not None:
+        email = email.strip().lower()
+        if not email:
+            raise ValidationFailed("Please enter your email.", field="email")
+        if User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists():
+            raise ValidationFailed("Another account already uses this email.", field="email")
+        fields["email"] = email
+    try:
+        with transaction.atomic():
+            locked = User.objects.select_for_update().get(pk=user.pk)
+            for name, value in fields.items():
+                setattr(locked, name, value)
+            locked.save(update_fields=list(fields))
+    except IntegrityError:
+        raise ValidationFailed("Another account already uses this email.", field="email")
+    for name, value in fields.items():
+        setattr(user, name, value)
+    return user
+
+
 # --- Availability and dashboard -----------------------------------------------------------
 # A therapist's own settings: weekly hours, time off, booking rules, session types, private
 # notes. None of these ever cancels or moves a booked session; a change that touches booked
