@@ -1,1 +1,41 @@
-urlpatterns: list = []
+"""The therapist's dashboard, included at /dashboard/ in the "sessions" namespace."""
+
+from django.urls import path
+
+from .views import dashboard, dashboard_availability, dashboard_session
+
+urlpatterns = [
+    path("", dashboard.dashboard, name="dashboard"),
+    path("sessions/", dashboard.session_list, name="dashboard_sessions"),
+    path("week/", dashboard.week, name="dashboard_week"),
+    # One request or session, and its actions (each a POST calling one service).
+    path("sessions/<int:pk>/", dashboard_session.session_detail, name="dashboard_session"),
+    path("sessions/<int:pk>/approve/", dashboard_session.session_approve, name="dashboard_session_approve"),
+    path("sessions/<int:pk>/decline/", dashboard_session.session_decline, name="dashboard_session_decline"),
+    path("sessions/<int:pk>/cancel/", dashboard_session.session_cancel, name="dashboard_session_cancel"),
+    path("sessions/<int:pk>/start/", dashboard_session.session_start, name="dashboard_session_start"),
+    path("sessions/<int:pk>/complete/", dashboard_session.session_complete, name="dashboard_session_complete"),
+    path("sessions/<int:pk>/no-show/", dashboard_session.session_no_show, name="dashboard_session_no_show"),
+    path("sessions/<int:pk>/link/", dashboard_session.session_set_link, name="dashboard_session_link"),
+    path("sessions/<int:pk>/notes/", dashboard_session.note_add, name="dashboard_note_add"),
+    path("sessions/<int:pk>/notes/<int:note_pk>/", dashboard_session.note_edit, name="dashboard_note_edit"),
+    path("sessions/<int:pk>/notes/<int:note_pk>/delete/", dashboard_session.note_delete, name="dashboard_note_delete"),
+    # Availability and booking settings.
+    path("availability/", dashboard_availability.availability, name="dashboard_availability"),
+    path("availability/hours/", dashboard_availability.hours_add, name="dashboard_hours_add"),
+    path("availability/hours/<int:pk>/remove/", dashboard_availability.hours_remove, name="dashboard_hours_remove"),
+    path("availability/time-off/", dashboard_availability.time_off_add, name="dashboard_time_off_add"),
+    path(
+        "availability/time-off/<int:pk>/remove/",
+        dashboard_availability.time_off_remove,
+        name="dashboard_time_off_remove",
+    ),
+    path("settings/", dashboard_availability.booking_settings, name="dashboard_settings"),
+    path("session-types/", dashboard_availability.session_types, name="dashboard_session_types"),
+    path("session-types/<int:pk>/", dashboard_availability.session_type_edit, name="dashboard_session_type_edit"),
+    path(
+        "session-types/<int:pk>/active/",
+        dashboard_availability.session_type_toggle,
+        name="dashboard_session_type_toggle",
+    ),
+]
