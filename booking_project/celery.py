@@ -16,4 +16,8 @@ app.conf.beat_schedule = {
     "sweep-stuck-payments": {"task": "payments_app.tasks.sweep_stuck_payments", "schedule": 60.0},
     "sweep-unprocessed-callbacks": {"task": "payments_app.tasks.sweep_unprocessed_callbacks", "schedule": 60.0},
     "send-session-reminders": {"task": "notifications_app.tasks.send_due_reminders", "schedule": crontab(minute="*/5")},
+    "requeue-stale-notifications": {
+        "task": "notifications_app.tasks.requeue_stale_notifications",
+        "schedule": crontab(minute="*/10"),
+    },
 }

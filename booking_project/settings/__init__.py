@@ -117,11 +117,15 @@ STORAGES = {
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Tulia Booking <bookings@example.com>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Seconds before an SMTP connection gives up, well inside the Celery task time limit.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
 ANYMAIL = {
     key: value
     for key, value in {
         "MAILGUN_API_KEY": env.str("MAILGUN_API_KEY", default=""),
         "MAILGUN_SENDER_DOMAIN": env.str("MAILGUN_SENDER_DOMAIN", default=""),
+        "MAILGUN_API_URL": env.str("MAILGUN_API_URL", default=""),  # EU: https://api.eu.mailgun.net/v3
+        "MAILGUN_WEBHOOK_SIGNING_KEY": env.str("MAILGUN_WEBHOOK_SIGNING_KEY", default=""),
         "SENDGRID_API_KEY": env.str("SENDGRID_API_KEY", default=""),
         "WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default=""),
     }.items()

@@ -1,0 +1,51 @@
+"""Celery tasks: thin, take ids, safe to run twice (the send re-checks the row under a lock)."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+from celery import shared_task
+
+from . import services
+from .models import Notification
+
+logger = logging.getLogger(__name__)
+
+MAX_RETRIES = 5
+RETRY_BACKOFF_BASE = 30  # seconds; doubled on each retry
+# Well under the broker's visibility timeout (3600 s), so a message waiting for
+# its countdown is never redelivered to a second worker meanwhile.
+RETRY_BACKOFF_MAX = 600
+
+
+def retry_countdown(retries: int) -> int:
+    """30 s, 60 s, 120 s, 240 s, 480 s (capped), with a little jitter so retries don't stampede."""
+    base = min(RETRY_BACKOFF_BASE * 2**retries, RETRY_BACKOFF_MAX)
+    return base + random.randint(0, max(1, base // 10))
+
+
+@shared_task(bind=True, name="notifications_app.tasks.send_notification", max_retries=MAX_RETRIES, acks_late=True)
+def send_notification(self, notification_id: int) -> str:
+    try:
+        return services.notification_send(notification_id=notification_id).status
+    except Notification.DoesNotExist:
+        logger.warning("Notification %s no longer exists.", notification_id)
+        return "missing"
+    except services.NotificationSendError as exc:
+        if self.request.retries >= self.max_retries:
+            services.notification_failed(notification_id=notification_id, error=str(exc))
+            return Notification.Status.FAILED
+        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries))
+
+
+@shared_task(name="notifications_app.tasks.send_due_reminders", acks_late=True)
+def send_due_reminders() -> int:
+    """Beat, every 5 minutes: the 24-hour and 1-hour reminders, each once per confirmed session."""
+    return services.reminders_queue_due()
+
+
+@shared_task(name="notifications_app.tasks.requeue_stale_notifications", acks_late=True)
+def requeue_stale_notifications() -> int:
+    """Beat: re-queue emails whose task message was lost (broker down at commit time)."""
+    return services.notifications_requeue_stale()
