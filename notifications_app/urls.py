@@ -1,5 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import include, path
 
 app_name = "notifications"
 
-urlpatterns: list = []
+# anymail's webhooks, e.g. /anymail/mailgun/tracking/ and /anymail/sendgrid/tracking/:
+# their delivery events reach receivers.on_tracking through anymail.signals.tracking.
+urlpatterns = [
+    path("anymail/", include("anymail.urls")),
+]
