@@ -183,9 +183,7 @@ def session_set_link(request: HttpRequest, pk: int) -> HttpResponse:
             session=session, actor=request.user, link=form.cleaned_data["meeting_link"]
         )
     except BookingError as exc:
-        if exc.field == "meeting_link":
-            add_booking_error(form, exc)
-            return _render_page(request, session, status=400, link_form=form)
+        # Wrong mode or state: the link form is not even shown then, so say it on top.
         return _refused(request, session, exc)
     return _done(request, changed, "Meeting link saved. The client sees it on their session page.")
 
