@@ -330,7 +330,7 @@ class DayForm(forms.Form):
 
 class BookingDetailsForm(forms.Form):
     notes = forms.CharField(
-        label="Anything the therapist should know (optional)",
+        label="Anything the therapist should know",
         required=False,
         max_length=2000,
         help_text="Only your therapist sees this. Up to 2000 characters.",
