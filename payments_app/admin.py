@@ -1,1 +1,148 @@
-# Register your models here.
+"""Read-only views of payments for staff: attempts, raw callbacks and the event log."""
+
+import json
+
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from sessions_app.exceptions import BookingError
+
+from . import services
+from .http import client_ip
+from .models import MpesaCallback, PaymentAttempt, PaymentEvent
+
+
+def _pretty(value) -> str:
+    if value in (None, "", {}):
+        return "—"
+    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Payments are written by Daraja's answers through services only; staff read them."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class PaymentEventInline(admin.TabularInline):
+    model = PaymentEvent
+    fk_name = "attempt"
+    extra = 0
+    can_delete = False
+    fields = ["at", "kind", "source", "source_ip", "actor", "message"]
+    readonly_fields = fields
+    ordering = ["at", "id"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class MpesaCallbackInline(admin.TabularInline):
+    model = MpesaCallback
+    extra = 0
+    can_delete = False
+    fields = ["received_at", "source_ip", "result_code", "outcome", "processed_at", "note"]
+    readonly_fields = fields
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PaymentAttempt)
+class PaymentAttemptAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "account_reference",
+        "status",
+        "amount",
+        "mpesa_receipt_number",
+        "result_code",
+        "needs_review",
+        "review_reason",
+        "initiated_at",
+        "completed_at",
+    ]
+    list_filter = ["needs_review", "status", "initiated_at"]
+    search_fields = ["=checkout_request_id", "=merchant_request_id", "=mpesa_receipt_number", "=account_reference"]
+    list_select_related = ["session"]
+    date_hierarchy = "initiated_at"
+    inlines = [MpesaCallbackInline, PaymentEventInline]
+    actions = ["mark_reviewed"]
+    readonly_fields = ["raw_callback"]
+    fieldsets = (
+        (None, {"fields": ("session", "initiated_by", "status", "message", "amount", "account_reference")}),
+        ("Daraja", {"fields": ("checkout_request_id", "merchant_request_id", "result_code", "result_desc")}),
+        ("Money", {"fields": ("mpesa_receipt_number", "paid_amount", "phone", "payer_phone", "transaction_date")}),
+        ("Review", {"fields": ("needs_review", "review_reason", "reviewed_at", "reviewed_by")}),
+        ("Times", {"fields": ("initiated_at", "completed_at", "created_at", "updated_at")}),
+        ("Raw callback", {"fields": ("raw_callback",)}),
+    )
+
+    @admin.display(description="Callback payload")
+    def raw_callback(self, obj):
+        return _pretty(obj.callback_payload)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields] + ["raw_callback"]
+
+    @admin.action(description="Mark the selected payments as reviewed")
+    def mark_reviewed(self, request, queryset):
+        done = 0
+        for attempt in queryset.filter(needs_review=True):
+            try:
+                services.payment_mark_reviewed(attempt=attempt, actor=request.user, source_ip=client_ip(request))
+                done += 1
+            except BookingError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+                return
+        self.message_user(request, f"{done} payment(s) marked as reviewed.", messages.SUCCESS)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not request.user.is_staff:
+            actions.pop("mark_reviewed", None)
+        return actions
+
+
+@admin.register(MpesaCallback)
+class MpesaCallbackAdmin(ReadOnlyAdmin):
+    list_display = ["id", "received_at", "source_ip", "checkout_request_id", "result_code", "outcome", "processed_at"]
+    list_filter = ["outcome", ("processed_at", admin.EmptyFieldListFilter), "result_code"]
+    search_fields = ["=checkout_request_id", "=merchant_request_id", "source_ip"]
+    date_hierarchy = "received_at"
+
+    @admin.display(description="Payload")
+    def pretty_payload(self, obj):
+        return _pretty(obj.payload)
+
+    def get_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields if f.name != "payload"] + ["pretty_payload"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj)
+
+
+@admin.register(PaymentEvent)
+class PaymentEventAdmin(ReadOnlyAdmin):
+    list_display = ["at", "kind", "session", "attempt", "actor", "source", "source_ip", "message"]
+    list_filter = ["kind", "source", "at"]
+    search_fields = ["=session__id", "=attempt__checkout_request_id", "message"]
+    list_select_related = ["session", "attempt", "actor"]
+    date_hierarchy = "at"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
