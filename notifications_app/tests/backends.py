@@ -34,3 +34,27 @@ class SlowBackend(LocmemBackend):
             type(self).calls += 1
         time.sleep(type(self).delay)
         return super().send_messages(email_messages)
+
+
+class SpoolBackend(LocmemBackend):
+    """Cross-process outbox for the worker-kill tests: one file per delivered message.
+
+    A ``pause-before-send`` file in the spool makes the next send announce itself
+    (``sending``) and hang, so the test can kill the worker mid-send; the file is
+    consumed, so the next worker sends at once.
+    """
+
+    def send_messages(self, email_messages):
+        import os
+        import uuid
+        from pathlib import Path
+
+        spool = Path(os.environ["WORKER_SPOOL_DIR"])
+        for message in email_messages:
+            pause = spool / "pause-before-send"
+            if pause.exists():
+                pause.unlink()
+                (spool / "sending").write_text(message.subject)
+                time.sleep(120)
+            (spool / f"sent-{uuid.uuid4().hex}.eml").write_bytes(message.message().as_bytes())
+        return len(email_messages)

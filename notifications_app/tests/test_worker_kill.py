@@ -1,0 +1,189 @@
+"""A Celery worker really killed in the middle of an email task loses nothing and duplicates nothing.
+
+Real processes: a Redis broker, a worker started with ``celery worker``, killed
+with SIGKILL (no chance to clean up), then a second worker started. Tasks are
+acks_late, so the killed worker's message stays unacknowledged in Redis and is
+handed to the next worker once its visibility timeout passes (seconds here,
+an hour in production).
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from notifications_app.models import Notification
+from sessions_app.tests.factories import SessionFactory
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+REDIS_URL = os.environ.get("NOTIFICATIONS_KILL_TEST_REDIS", "redis://127.0.0.1:6379/12")
+VISIBILITY_TIMEOUT = 3
+CELERY = Path(sys.executable).with_name("celery")
+
+
+def _redis_or_skip():
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.exceptions.RedisError:
+        pytest.skip(f"needs Redis at {REDIS_URL}")
+
+
+@pytest.fixture
+def spool(tmp_path):
+    return tmp_path
+
+
+@pytest.fixture
+def queue():
+    return f"notifications-kill-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def workers(spool, queue):
+    _redis_or_skip()
+    started: list[subprocess.Popen] = []
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "notifications_app.tests.worker_settings",
+        "WORKER_DATABASE_NAME": connection.settings_dict["NAME"],
+        "WORKER_BROKER_URL": REDIS_URL,
+        "WORKER_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
+        "WORKER_SPOOL_DIR": str(spool),
+    }
+
+    def start(name: str) -> subprocess.Popen:
+        log = open(spool / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(
+            [
+                str(CELERY),
+                "-A",
+                "booking_project",
+                "worker",
+                "--pool=prefork",
+                "--concurrency=1",
+                "-Q",
+                queue,
+                "-n",
+                f"{name}-{queue}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--loglevel=INFO",
+            ],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def kill(proc: subprocess.Popen) -> None:
+    """SIGKILL the worker and its pool children: a crash, nothing acknowledged or cleaned up."""
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+
+
+def wait_for(check, *, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def send_task(queue: str, notification_id: int) -> str:
+    from celery import Celery
+
+    sender = Celery("notifications-kill-test", broker=REDIS_URL)
+    sender.conf.broker_transport_options = {"visibility_timeout": VISIBILITY_TIMEOUT}
+    result = sender.send_task("notifications_app.tasks.send_notification", args=[notification_id], queue=queue)
+    sender.close()
+    return result.id
+
+
+def sent_files(spool: Path) -> list[Path]:
+    return sorted(spool.glob("sent-*.eml"))
+
+
+def a_notification() -> Notification:
+    session = SessionFactory()
+    return Notification.objects.create(
+        session=session, recipient=session.client, kind=Notification.Kind.CLIENT_REQUEST_RECEIVED
+    )
+
+
+def test_a_worker_killed_while_sending_loses_nothing(workers, spool, queue):
+    notification = a_notification()
+    (spool / "pause-before-send").touch()
+
+    first = workers("first")
+    send_task(queue, notification.pk)
+    wait_for(lambda: (spool / "sending").exists(), timeout=60, what="the first worker to start sending")
+    kill(first)
+
+    notification.refresh_from_db()
+    assert notification.status == Notification.Status.QUEUED, "the killed attempt's transaction rolled back"
+    assert sent_files(spool) == []
+
+    time.sleep(VISIBILITY_TIMEOUT + 1)
+    workers("second")
+    wait_for(
+        lambda: Notification.objects.filter(pk=notification.pk, status=Notification.Status.SENT).exists(),
+        timeout=60,
+        what="the second worker to send the redelivered email",
+    )
+
+    assert len(sent_files(spool)) == 1
+    notification.refresh_from_db()
+    assert notification.attempts == 1
+    assert notification.sent_at is not None
+
+
+def test_a_worker_killed_after_sending_but_before_its_ack_sends_nothing_twice(workers, spool, queue):
+    notification = a_notification()
+    (spool / "pause-after-task").touch()
+
+    first = workers("first")
+    task_id = send_task(queue, notification.pk)
+    wait_for(lambda: (spool / "finished").exists(), timeout=60, what="the first worker to finish the task")
+    assert len(sent_files(spool)) == 1
+    kill(first)
+
+    time.sleep(VISIBILITY_TIMEOUT + 1)
+    workers("second")
+    log = spool / "second.log"
+    wait_for(
+        lambda: log.exists() and f"send_notification[{task_id}] succeeded" in log.read_text(errors="replace"),
+        timeout=60,
+        what="the second worker to run the redelivered task",
+    )
+
+    assert len(sent_files(spool)) == 1, "the redelivered task found the email sent and did not send it again"
+    notification.refresh_from_db()
+    assert notification.status == Notification.Status.SENT
+    assert notification.attempts == 1
