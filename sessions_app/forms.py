@@ -342,6 +342,11 @@ class BookingDetailsForm(forms.Form):
         help_text=PHONE_HELP + " You pay only after the therapist approves.",
         widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel", "inputmode": "tel"}),
     )
+    save_phone = forms.BooleanField(
+        label="Also save this number on my profile",
+        required=False,
+        help_text="The pay page suggests your profile's number.",
+    )
     agree_policy = forms.BooleanField(
         label="I agree to the cancellation policy above.",
         error_messages={"required": "Please agree to the cancellation policy to continue."},

@@ -33,7 +33,7 @@ def _safe_next(request, fallback: str) -> str:
 def signup(request):
     if request.user.is_authenticated:
         return redirect("sessions:home")
-    form = SignupForm(request.POST or None)
+    form = SignupForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -118,7 +118,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
 @client_login_required
 def profile(request):
-    form = ProfileForm(request.POST or None, user=request.user)
+    form = ProfileForm(request.POST if request.method == "POST" else None, user=request.user)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

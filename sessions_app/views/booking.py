@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 
 from .. import selectors, services
-from ..exceptions import BookingError, SlotUnavailable
+from ..exceptions import BookingError, RateLimited, SlotUnavailable, ValidationFailed
 from ..forms import BookingDetailsForm, ChooseSessionTypeForm, ChooseTherapistForm, DayForm, SlotForm
 from ..models import SessionType, TherapistProfile, User
 from ..phone import InvalidPhone, normalize_msisdn
@@ -181,7 +181,9 @@ def book(request):
 
     current_type = _session_type(state, therapist)
     form = ChooseSessionTypeForm(
-        request.POST or None, therapist=therapist, initial={"session_type": current_type.pk if current_type else None}
+        request.POST if request.method == "POST" else None,
+        therapist=therapist,
+        initial={"session_type": current_type.pk if current_type else None},
     )
     if request.method == "POST" and form.is_valid():
         chosen = form.cleaned_data["session_type"]
@@ -293,14 +295,26 @@ def book_details(request):
         "notes": state.get("notes", ""),
         "phone": ("0" + state["phone"][3:]) if state.get("phone") else _profile_phone(request.user),
         "agree_policy": state.get("agreed", False),
+        "save_phone": not request.user.phone,
     }
-    form = BookingDetailsForm(request.POST or None, initial=initial)
+    form = BookingDetailsForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        state.update(
-            notes=form.cleaned_data["notes"], phone=form.cleaned_data["phone"], agreed=form.cleaned_data["agree_policy"]
-        )
-        _save(request, state)
-        return redirect("sessions:book_review")
+        data = form.cleaned_data
+        try:
+            if data["save_phone"] and "+" + data["phone"] != request.user.phone:
+                services.user_update_profile(
+                    user=request.user,
+                    full_name=request.user.full_name,
+                    phone=data["phone"],
+                    time_zone=request.user.time_zone,
+                )
+                messages.success(request, "Your profile's mobile number is updated.")
+        except ValidationFailed as exc:
+            form.add_error("save_phone", f"{exc.message} Please complete your profile first.")
+        else:
+            state.update(notes=data["notes"], phone=data["phone"], agreed=data["agree_policy"])
+            _save(request, state)
+            return redirect("sessions:book_review")
     context = _context(
         request,
         2,
@@ -349,6 +363,9 @@ def book_review(request):
             messages.error(request, exc.message)
             day = start.astimezone(_client_tz(request)).date().isoformat()
             return redirect(reverse("sessions:book_time") + f"?{urlencode({'date': day})}")
+        except RateLimited as exc:
+            messages.error(request, exc.message)
+            return redirect("sessions:book_review")
         except BookingError as exc:
             messages.error(request, exc.message)
             return redirect("sessions:book")

@@ -127,7 +127,7 @@ def session_cancel(request, pk: int):
         messages.error(request, f"This session is {session.get_status_display()}; it can no longer be cancelled.")
         return redirect("sessions:session_detail", pk=session.pk)
     policy = services.cancellation_policy(session=session, actor=request.user)
-    form = CancelForm(request.POST or None)
+    form = CancelForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             services.session_cancel(
