@@ -30,6 +30,11 @@ class ReasonForm(forms.Form):
         error_messages={"required": "Please give a reason."},
     )
 
+    def __init__(self, *args, purpose: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        if purpose:
+            self.fields["reason"].label = f"Reason for {purpose} (the client will read it)"
+
 
 class MeetingLinkForm(forms.Form):
     meeting_link = forms.URLField(
@@ -70,7 +75,7 @@ class TimeOffForm(forms.Form):
     start = forms.DateTimeField(label="From", widget=DATETIME_INPUT, input_formats=DATETIME_FORMATS)
     end = forms.DateTimeField(label="Until", widget=DATETIME_INPUT, input_formats=DATETIME_FORMATS)
     reason = forms.CharField(
-        label="Note (only you see it)", max_length=200, required=False, help_text="Optional, e.g. Leave."
+        label="Note", max_length=200, required=False, help_text="Optional, for yourself; clients never see it."
     )
 
 

@@ -80,8 +80,8 @@ def _render_page(request: HttpRequest, session: Session, *, status: int = 200, *
         else "",
         "start_from": session.start - dt.timedelta(minutes=services.START_EARLY_MINUTES),
         "now": now,
-        "decline_form": forms.get("decline_form") or ReasonForm(prefix="decline"),
-        "cancel_form": forms.get("cancel_form") or ReasonForm(prefix="cancel"),
+        "decline_form": forms.get("decline_form") or ReasonForm(prefix="decline", purpose="declining"),
+        "cancel_form": forms.get("cancel_form") or ReasonForm(prefix="cancel", purpose="cancelling"),
         "link_form": forms.get("link_form") or MeetingLinkForm(initial={"meeting_link": session.meeting_link}),
         "note_form": forms.get("note_form") or NoteForm(),
         "edit_note_form": forms.get("edit_note_form"),
@@ -131,14 +131,14 @@ session_complete = _simple_action(services.session_complete, lambda s: f"Complet
 session_no_show = _simple_action(services.session_mark_no_show, lambda s: f"Recorded {s.reference} as a no-show.")
 
 
-def _reason_action(service, prefix: str, success):
+def _reason_action(service, prefix: str, purpose: str, success):
     """A button with a reason the client reads: decline, cancel."""
 
     @require_POST
     @therapist_required
     def view(request: HttpRequest, pk: int) -> HttpResponse:
         session = _own_session(request, pk)
-        form = ReasonForm(request.POST, prefix=prefix)
+        form = ReasonForm(request.POST, prefix=prefix, purpose=purpose)
         if not form.is_valid():
             return _render_page(request, session, status=400, **{f"{prefix}_form": form})
         try:
@@ -160,11 +160,15 @@ def _reason_action(service, prefix: str, success):
 
 
 session_decline = _reason_action(
-    services.session_decline, "decline", lambda s: f"Declined {s.reference}. The client will see your reason."
+    services.session_decline,
+    "decline",
+    "declining",
+    lambda s: f"Declined {s.reference}. The client will see your reason.",
 )
 session_cancel = _reason_action(
     services.session_cancel,
     "cancel",
+    "cancelling",
     lambda s: (
         f"Cancelled {s.reference}." + (" The client's payment is marked for a refund by staff." if s.refund_due else "")
     ),
