@@ -312,3 +312,67 @@ def test_week_view_query_count_is_constant(logged_in, stype):
     book(20, 1)
     many = _query_count(logged_in, url)
     assert few == many <= 6
+
+
+# --- Every dashboard URL: anonymous -> login, client -> 403, another therapist -> 404 -------
+
+
+def _every_dashboard_url(profile):
+    """(method, url) for every URL of urls_dashboard, on objects that belong to ``profile``."""
+    from sessions_app import services
+    from sessions_app.models import TimeOff, WeeklyAvailability
+    from sessions_app.urls_dashboard import urlpatterns
+
+    stype = SessionTypeFactory(therapist=profile)
+    session = SessionFactory(session_type=stype)
+    note = services.therapist_note_add(session=session, actor=profile.user, body="private")
+    hours = WeeklyAvailability.objects.filter(therapist=profile).first()
+    time_off = TimeOff.objects.create(
+        therapist=profile, start=timezone.now() + dt.timedelta(days=1), end=timezone.now() + dt.timedelta(days=2)
+    )
+    args = {
+        "dashboard_session": [session.pk],
+        "dashboard_note_edit": [session.pk, note.pk],
+        "dashboard_note_delete": [session.pk, note.pk],
+        "dashboard_hours_remove": [hours.pk],
+        "dashboard_time_off_remove": [time_off.pk],
+        "dashboard_session_type_edit": [stype.pk],
+        "dashboard_session_type_toggle": [stype.pk],
+    }
+    gets = {"dashboard", "dashboard_sessions", "dashboard_week", "dashboard_session", "dashboard_availability"}
+    gets |= {"dashboard_settings", "dashboard_session_types", "dashboard_session_type_edit"}
+    urls = []
+    for pattern in urlpatterns:
+        name = pattern.name
+        needs = args.get(name, [session.pk] if "<int:pk>" in str(pattern.pattern) else [])
+        urls.append(("get" if name in gets else "post", name, reverse(f"sessions:{name}", args=needs)))
+    return urls
+
+
+def test_every_dashboard_url_is_covered_and_guarded(client):
+    owner = TherapistProfileFactory()
+    urls = _every_dashboard_url(owner)
+    assert len(urls) == 23
+    object_urls = [u for u in urls if any(ch.isdigit() for ch in u[2])]
+    assert len(object_urls) == 15
+
+    for method, name, url in urls:
+        response = getattr(client, method)(url)
+        assert response.status_code == 302, name
+        assert response["Location"].startswith(reverse("sessions:login")), name
+
+    client.force_login(ClientFactory())
+    for method, name, url in urls:
+        assert getattr(client, method)(url).status_code == 403, name
+
+    client.force_login(TherapistProfileFactory().user)
+    for method, name, url in object_urls:
+        assert getattr(client, method)(url).status_code == 404, name
+
+    # Nothing of the owner's changed through any of it.
+    session = Session.objects.get(therapist=owner)
+    assert session.status == S.PENDING_APPROVAL
+    assert session.therapist_notes.get().body == "private"
+    assert owner.weekly_hours.count() == 7
+    assert owner.time_off.count() == 1
+    assert owner.session_types.get().is_active
