@@ -2,6 +2,10 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+# JSON errors under /api/, the usual pages elsewhere.
+handler404 = "sessions_app.api_errors.handler404"
+handler500 = "sessions_app.api_errors.handler500"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import time
 import zoneinfo
 
 from django.db.models import Prefetch
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import generics, status
+from rest_framework import generics, serializers, status
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -74,6 +76,27 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     description="Any unique string per booking attempt: a retry with the same key returns the same session "
     "instead of booking twice.",
 )
+
+
+class Pages(PageNumberPagination):
+    """20 a page; ``page`` must be a whole number from 1 (a page past the end is a 404)."""
+
+    last_page_strings = ()
+
+    def get_page_number(self, request, paginator):
+        raw = request.query_params.get(self.page_query_param)
+        if raw is None:
+            return 1
+        if not re.fullmatch(r"[0-9]{1,18}", raw) or int(raw) < 1:
+            raise ValidationError({self.page_query_param: ["A page is a whole number from 1."]})
+        return int(raw)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": 10**18 - 1}
+        return parameters
 
 
 def _client_ip(request) -> str | None:
@@ -143,7 +166,16 @@ def _with_active_types(qs):
 
 
 def _query_params(serializer_class, request) -> dict:
-    serializer = serializer_class(data=request.query_params)
+    """Validate the query string. An empty value (``?to=``) is a bad value, not a missing one."""
+    fields = serializer_class().fields
+    multi = {
+        name
+        for name, field in fields.items()
+        if isinstance(field, serializers.ListField | serializers.MultipleChoiceField)
+    }
+    params = request.query_params
+    data = {name: params.getlist(name) if name in multi else params[name] for name in fields if name in params}
+    serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
 
@@ -151,6 +183,7 @@ def _query_params(serializer_class, request) -> dict:
 class TherapistListView(UserZoneMixin, generics.ListAPIView):
     permission_classes = [AllowAny]
     serializer_class = TherapistSerializer
+    pagination_class = Pages
 
     @extend_schema(
         operation_id="therapists_list",
@@ -311,6 +344,7 @@ REQUEST_DESCRIPTION = (
 
 class SessionListView(UserZoneMixin, generics.ListAPIView):
     serializer_class = SessionSerializer
+    pagination_class = Pages
 
     def get_queryset(self):
         filters = _query_params(SessionFilterSerializer, self.request)

@@ -11,7 +11,8 @@ import json
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, parsers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -106,3 +107,27 @@ def exception_handler(exc, context):
     code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
     response.data = {"code": str(code), "message": str(detail), "fields": {}}
     return response
+
+
+# --- Django-level handlers (booking_project.urls): JSON under /api/, the usual pages elsewhere ---------
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def handler404(request, exception=None):
+    if _is_api(request):
+        return JsonResponse(
+            {"code": "not_found", "message": "There is no such API endpoint.", "fields": {}}, status=404
+        )
+    return defaults.page_not_found(request, exception)
+
+
+def handler500(request):
+    if _is_api(request):
+        return JsonResponse(
+            {"code": "server_error", "message": "Something went wrong on our side. Please try again.", "fields": {}},
+            status=500,
+        )
+    return defaults.server_error(request)

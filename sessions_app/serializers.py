@@ -259,6 +259,7 @@ class SessionSerializer(serializers.ModelSerializer):
     payment_status_label = serializers.CharField(source="get_payment_status_display", read_only=True)
     amount = serializers.IntegerField(source="amount_kes", read_only=True, help_text="Whole KES.")
     notes = serializers.CharField(source="client_notes", read_only=True, help_text="The client's note on booking.")
+    meeting_link = serializers.SerializerMethodField(help_text="The online session's link, once the therapist sets it.")
     allowed_actions = serializers.SerializerMethodField(
         help_text="State-machine actions this user may take now (approve, decline, cancel, start, complete, "
         "mark_no_show); approve, decline and cancel are in this API."
@@ -291,6 +292,10 @@ class SessionSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field({"type": "string", "format": "uri", "nullable": True})
+    def get_meeting_link(self, obj: Session) -> str | None:
+        return obj.meeting_link or None
 
     @extend_schema_field(PersonSerializer)
     def get_therapist(self, obj: Session) -> dict:

@@ -187,3 +187,30 @@ def test_another_clients_token_cannot_touch_the_session(world):
     assert stranger.post(f"/api/sessions/{pk}/cancel", {"reason": "x"}, format="json").status_code == 404
     assert stranger.put(f"/api/sessions/{pk}/decline", {"reason": "x"}, format="json").status_code == 404
     assert stranger.put(f"/api/sessions/{pk}/approve", format="json").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        ("/api/therapists?page=0", "page"),
+        ("/api/therapists?page=last", "page"),
+        ("/api/sessions?page=", "page"),
+        ("/api/sessions?to=", "to"),
+        ("/api/therapists?min_price=", "min_price"),
+        ("/api/therapists/1/slots?session_type=", "session_type"),
+    ],
+)
+def test_empty_or_odd_values_are_bad_values_not_missing_ones(world, url, field):
+    response = world["client"].get(url)
+    assert response.status_code == 400
+    assert field in response.json()["fields"]
+
+
+def test_unknown_api_paths_are_json_404s_and_pages_stay_html(client):
+    response = client.get("/api/no-such-thing")
+    assert response.status_code == 404
+    assert response.json() == {"code": "not_found", "message": "There is no such API endpoint.", "fields": {}}
+    assert client.get("/api/sessions/not-a-number/cancel").json()["code"] == "not_found"
+    page = client.get("/no-such-page/")
+    assert page.status_code == 404
+    assert page["Content-Type"].startswith("text/html")
