@@ -67,6 +67,7 @@ class PaymentAttemptAdmin(ReadOnlyAdmin):
     list_display = [
         "id",
         "account_reference",
+        "checkout_request_id",
         "status",
         "amount",
         "mpesa_receipt_number",

@@ -411,18 +411,21 @@ def _apply_success(
             )
     except IllegalTransition as exc:
         reason = f"Paid after the session could no longer be confirmed ({exc.message}): refund due."
+        attempt.message = "We received your payment, but this session was no longer open, so it will be refunded."
         _flag(attempt=attempt, reason=reason, source=source, callback=callback)
         attempt.save()
         _mark_callbacks(attempt=attempt, callback=callback, outcome=O.REVIEW, note=reason)
         return
     except IntegrityError:
         reason = "Receipt number already recorded on another session: check before confirming."
+        attempt.message = "We received your payment; our team will check it and confirm your session."
         _flag(attempt=attempt, reason=reason, source=source, callback=callback)
         attempt.save()
         _mark_callbacks(attempt=attempt, callback=callback, outcome=O.REVIEW, note=reason)
         return
     if confirmed is None:
         reason = "Duplicate payment: the session was already paid by another M-Pesa payment; refund this one."
+        attempt.message = "This session was already paid, so this payment will be refunded."
         _flag(attempt=attempt, reason=reason, source=source, callback=callback)
         attempt.save()
         _mark_callbacks(attempt=attempt, callback=callback, outcome=O.REVIEW, note=reason)

@@ -120,7 +120,9 @@ class DarajaSimulator:
         return f"http://{host}:{port}"
 
     def start(self) -> DarajaSimulator:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="daraja-simulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="daraja-simulator", daemon=True
+        )
         self._thread.start()
         return self
 

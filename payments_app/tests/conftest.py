@@ -1,0 +1,46 @@
+import pytest
+from rest_framework.test import APIClient
+
+from payments_app.simulator import DarajaSimulator, SimConfig
+from sessions_app.tests.factories import ClientFactory, SessionFactory, SessionTypeFactory
+
+SECRET = "test-callback-secret-5f1c"
+PAID_PHONE = "0712345670"  # last digit 0: paid
+CANCEL_PHONE = "0712345672"  # last digit 2: 1032 cancelled by user
+
+
+@pytest.fixture
+def simulator(settings):
+    """The Daraja simulator as a real HTTP server on a free port. Callbacks off: tests post their own."""
+    sim = DarajaSimulator(
+        SimConfig(
+            consumer_key=settings.DARAJA_CONSUMER_KEY,
+            consumer_secret=settings.DARAJA_CONSUMER_SECRET,
+            callbacks=False,
+            pending_seconds=0,
+            callback_delay=0.05,
+        ),
+        port=0,
+    ).start()
+    settings.DARAJA_BASE_URL = sim.url
+    settings.DARAJA_CALLBACK_BASE_URL = "http://127.0.0.1:9"  # nothing listens; callbacks are off anyway
+    settings.MPESA_CALLBACK_SECRET = SECRET
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def client_user():
+    return ClientFactory()
+
+
+@pytest.fixture
+def approved_session(client_user):
+    return SessionFactory(approved=True, client=client_user, session_type=SessionTypeFactory(price_kes=3500))
+
+
+@pytest.fixture
+def api(client_user):
+    api = APIClient()
+    api.force_authenticate(client_user)
+    return api

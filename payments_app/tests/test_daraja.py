@@ -1,0 +1,282 @@
+"""The gateway client against the simulator running as a real HTTP server, and callback parsing."""
+
+import base64
+import datetime as dt
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+from django.core.cache import cache
+
+from payments_app import daraja
+from payments_app.daraja import (
+    CallbackInvalid,
+    DarajaCancelledByUser,
+    DarajaClient,
+    DarajaDeclined,
+    DarajaInvalidToken,
+    DarajaPending,
+    DarajaUnavailable,
+    parse_callback,
+)
+from payments_app.simulator import DarajaSimulator, SimConfig
+
+SUCCESS_SAMPLE = {
+    "Body": {
+        "stkCallback": {
+            "MerchantRequestID": "29115-34620561-1",
+            "CheckoutRequestID": "ws_CO_191220191020363925",
+            "ResultCode": 0,
+            "ResultDesc": "The service request is processed successfully.",
+            "CallbackMetadata": {
+                "Item": [
+                    {"Name": "Amount", "Value": 1.00},
+                    {"Name": "MpesaReceiptNumber", "Value": "NLJ7RT61SV"},
+                    {"Name": "Balance"},
+                    {"Name": "TransactionDate", "Value": 20191219102115},
+                    {"Name": "PhoneNumber", "Value": 254708374149},
+                ]
+            },
+        }
+    }
+}
+FAILURE_SAMPLE = {
+    "Body": {
+        "stkCallback": {
+            "MerchantRequestID": "f1e2-4b95-a71d-b30d3cdbb7a7942864",
+            "CheckoutRequestID": "ws_CO_21072024125243250722943992",
+            "ResultCode": 1032,
+            "ResultDesc": "Request cancelled by user",
+        }
+    }
+}
+
+
+@pytest.fixture
+def sim():
+    server = DarajaSimulator(SimConfig(pending_seconds=0.3, callbacks=False), port=0).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def gateway(sim, settings):
+    settings.DARAJA_CALLBACK_BASE_URL = "https://example.com"
+    return DarajaClient(base_url=sim.url)
+
+
+def test_password_matches_the_reference_test_vector():
+    assert (
+        daraja.password("174379", "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919", "20160216165627")
+        == "MTc0Mzc5YmZiMjc5ZjlhYTliZGJjZjE1OGU5N2RkNzFhNDY3Y2QyZTBjODkzMDU5YjEwZjc4ZTZiNzJhZGExZWQyYzkxOTIwMTYwMjE2MTY1NjI3"
+    )
+
+
+def test_timestamp_is_nairobi_time_whatever_the_input_zone():
+    utc_noon = dt.datetime(2026, 1, 5, 12, 0, 0, tzinfo=dt.UTC)
+    assert daraja.timestamp(utc_noon) == "20260105150000"
+
+
+def test_account_reference_and_description_are_neutral_and_short():
+    assert daraja.account_reference("BK000123") == "BK000123"
+    assert daraja.account_reference("BK-0001234567890") == "BK0001234567"
+    assert daraja.transaction_desc() == "Booking"
+    assert len(daraja.transaction_desc("A very long description here")) <= 13
+    assert "mpesa" not in daraja.callback_url().lower()
+
+
+def test_token_is_fetched_with_basic_auth_and_cached(gateway, sim):
+    token = gateway.get_token()
+    assert token in sim.tokens
+    assert gateway.get_token() == token
+    assert sim.requests_seen.count(("GET", "/oauth/v1/generate")) == 1
+
+
+def test_token_expiry_comes_from_the_string_expires_in(gateway, sim):
+    sim.config.token_ttl = 90
+    gateway.get_token()
+    assert cache.get(gateway._token_cache_key)  # cached for ttl // 2 = 45 s, not forever
+    assert isinstance(sim.oauth({"Authorization": "x"}, {})[1]["errorCode"], str)
+
+
+def test_wrong_consumer_secret_is_a_typed_error(sim):
+    bad = DarajaClient(base_url=sim.url, consumer_secret="wrong")
+    with pytest.raises(DarajaDeclined) as exc:
+        bad.get_token()
+    assert exc.value.error_code == "400.008.01"
+    assert exc.value.http_status == 400
+
+
+def test_push_is_accepted_and_queried_until_final(gateway, sim):
+    accepted = gateway.stk_push(phone="254708374149", amount=3500, reference="BK000123")
+    assert accepted.checkout_request_id.startswith("ws_CO_")
+    assert accepted.response_code == "0"
+    sent = sim.transactions[accepted.checkout_request_id].request
+    assert sent["Amount"] == 3500 and sent["AccountReference"] == "BK000123" and sent["TransactionDesc"] == "Booking"
+    assert sent["CallBackURL"].startswith("https://example.com/api/pay/cb/")
+    assert base64.b64decode(sent["Password"]).decode() == "174379" + sim.config.passkey + sent["Timestamp"]
+    with pytest.raises(DarajaPending) as exc:
+        gateway.stk_query(checkout_request_id=accepted.checkout_request_id)
+    assert exc.value.transient and exc.value.error_code == "500.001.1001"
+    sim.transactions[accepted.checkout_request_id].created -= 1
+    result = gateway.stk_query(checkout_request_id=accepted.checkout_request_id)
+    assert result.succeeded and result.result_code == 0
+    assert result.checkout_request_id == accepted.checkout_request_id
+
+
+@pytest.mark.parametrize(
+    ("phone", "code", "message"),
+    [
+        ("254708374141", 1, "balance"),
+        ("254708374142", 1032, "You cancelled the request on your phone."),
+        ("254708374143", 1037, "could not be reached"),
+        ("254708374144", 2001, "PIN"),
+        ("254708374147", 1019, "expired"),
+    ],
+)
+def test_failure_codes_come_back_with_plain_words(gateway, sim, phone, code, message):
+    sim.config.pending_seconds = 0
+    accepted = gateway.stk_push(phone=phone, amount=10, reference="BK1")
+    result = gateway.stk_query(checkout_request_id=accepted.checkout_request_id)
+    assert result.result_code == code and not result.succeeded
+    assert message in result.message
+    error = result.error()
+    assert isinstance(error, DarajaDeclined)
+    assert isinstance(error, DarajaCancelledByUser) == (code == 1032)
+    assert message in error.user_message
+
+
+def test_invalid_token_is_refetched_once(gateway, sim):
+    sim.config.pending_seconds = 0
+    gateway.get_token()
+    sim.revoke_tokens()
+    accepted = gateway.stk_push(phone="254708374149", amount=10, reference="BK1")
+    assert accepted.checkout_request_id
+    assert sim.requests_seen.count(("GET", "/oauth/v1/generate")) == 2
+
+
+def test_invalid_token_twice_raises(gateway, sim, monkeypatch):
+    monkeypatch.setattr(
+        sim, "_check_token", lambda headers: (404, {"errorCode": "404.001.03", "errorMessage": "Invalid Access Token"})
+    )
+    with pytest.raises(DarajaInvalidToken):
+        gateway.stk_push(phone="254708374149", amount=10, reference="BK1")
+
+
+def test_wrong_passkey_gives_wrong_credentials(sim):
+    bad = DarajaClient(base_url=sim.url, passkey="not-the-passkey")
+    with pytest.raises(DarajaDeclined) as exc:
+        bad.stk_push(phone="254708374149", amount=10, reference="BK1", callback="https://example.com/cb")
+    assert exc.value.error_code == "500.001.1001"
+    assert exc.value.error_message == "Wrong credentials"
+    assert exc.value.http_status == 500
+
+
+def test_daraja_refuses_a_bad_phone_with_a_readable_message(gateway):
+    with pytest.raises(DarajaDeclined) as exc:
+        gateway.stk_push(phone="0712345678", amount=10, reference="BK1")
+    assert exc.value.error_code == "400.002.02"
+    assert "phone number" in exc.value.user_message
+
+
+def test_subscriber_lock_while_a_push_is_pending(gateway):
+    gateway.stk_push(phone="254708374149", amount=10, reference="BK1")
+    with pytest.raises(DarajaDeclined) as exc:
+        gateway.stk_push(phone="254708374149", amount=10, reference="BK1")
+    assert "Unable to lock subscriber" in exc.value.error_message
+    assert "Another M-Pesa request" in exc.value.user_message
+
+
+class _SlowHandler(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802
+        threading.Event().wait(2)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_every_request_has_a_timeout():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowHandler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        slow = DarajaClient(base_url=f"http://127.0.0.1:{server.server_address[1]}", timeout=0.3)
+        with pytest.raises(DarajaUnavailable) as exc:
+            slow.get_token()
+        assert exc.value.transient and exc.value.error_code == "timeout"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_unreachable_daraja_is_transient():
+    with pytest.raises(DarajaUnavailable):
+        DarajaClient(base_url="http://127.0.0.1:9", timeout=1).get_token()
+
+
+# --- parse_callback (the reference's samples) ------------------------------------------------
+
+
+def test_parse_success_sample():
+    result = parse_callback(SUCCESS_SAMPLE)
+    assert result.succeeded
+    assert result.amount == 1 and result.receipt_number == "NLJ7RT61SV" and result.phone == "254708374149"
+    assert result.transaction_date == dt.datetime(2019, 12, 19, 10, 21, 15, tzinfo=daraja.NAIROBI)
+    assert "Balance" not in result.metadata
+
+
+def test_parse_failure_sample():
+    result = parse_callback(FAILURE_SAMPLE)
+    assert result.result_code == 1032 and result.receipt_number is None and result.amount is None
+    assert result.message == "You cancelled the request on your phone."
+
+
+def test_parse_tolerates_a_string_balance_and_refuses_fractional_amounts():
+    body = json.loads(json.dumps(SUCCESS_SAMPLE))
+    items = body["Body"]["stkCallback"]["CallbackMetadata"]["Item"]
+    items[2]["Value"] = "0.00"
+    items[0]["Value"] = 1.5
+    result = parse_callback(body)
+    assert result.amount is None and result.amount_raw == 1.5
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ([], "Body"),
+        ({}, "Body"),
+        ({"Body": {"stkCallback": "x"}}, "Body.stkCallback"),
+        ({"stkCallback": FAILURE_SAMPLE["Body"]["stkCallback"]}, "Body"),
+        ({"Body": {"stkCallback": {"ResultCode": 0, "CheckoutRequestID": ""}}}, "Body.stkCallback.CheckoutRequestID"),
+        (
+            {"Body": {"stkCallback": {"ResultCode": "zero", "CheckoutRequestID": "ws_CO_1"}}},
+            "Body.stkCallback.ResultCode",
+        ),
+        (
+            {"Body": {"stkCallback": {"ResultCode": True, "CheckoutRequestID": "ws_CO_1"}}},
+            "Body.stkCallback.ResultCode",
+        ),
+        (
+            {
+                "Body": {
+                    "stkCallback": {"ResultCode": 0, "CheckoutRequestID": "ws_CO_1", "CallbackMetadata": {"Item": 3}}
+                }
+            },
+            "Body.stkCallback.CallbackMetadata",
+        ),
+    ],
+)
+def test_parse_rejects_other_shapes(body, field):
+    with pytest.raises(CallbackInvalid) as exc:
+        parse_callback(body)
+    assert exc.value.field == field
+
+
+def test_error_status_matches_the_code_prefix_over_raw_http(sim):
+    response = requests.post(f"{sim.url}/mpesa/stkpush/v1/processrequest", json={}, timeout=5)
+    assert response.status_code == 404
+    assert response.json()["errorCode"] == "404.001.03"
+    response = requests.get(f"{sim.url}/nowhere", timeout=5)
+    assert response.status_code == 404 and response.json()["errorCode"] == "404.001.01"
