@@ -345,3 +345,18 @@ def test_password_change_needs_login(client):
     response = client.get(reverse("sessions:password_change"))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("sessions:login") + "?next=")
+
+
+def test_home_page_invites_to_browse_and_sign_up(client):
+    html = client.get(reverse("sessions:home")).content.decode()
+    assert reverse("sessions:directory") in html and reverse("sessions:signup") in html
+    client.force_login(ClientFactory())
+    html = client.get(reverse("sessions:home")).content.decode()
+    assert reverse("sessions:my_sessions") in html
+
+
+def test_signup_empty_post_shows_every_required_error(client):
+    response = client.post(reverse("sessions:signup"), {})
+    assert response.status_code == 200
+    for field in ("full_name", "email", "phone", "password1", "password2", "consent"):
+        _field_error(response, field)
