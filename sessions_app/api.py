@@ -30,17 +30,17 @@ from .forms import LoginForm
 from .models import Session, SessionType, TherapistProfile
 from .serializers import (
     MAX_ID,
+    BookingSerializer,
+    CredentialsSerializer,
     EmptySerializer,
     ErrorSerializer,
     ReasonSerializer,
     SessionFilterSerializer,
-    SessionRequestSerializer,
     SessionSerializer,
     SlotQuerySerializer,
     SlotsSerializer,
     TherapistFilterSerializer,
     TherapistSerializer,
-    TokenRequestSerializer,
     TokenSerializer,
 )
 
@@ -51,7 +51,7 @@ IDEMPOTENCY_KEY_MAX = 200
 
 ERROR_DESCRIPTIONS = {
     400: "Bad input: malformed JSON, a missing or wrongly typed field (named in `fields`), or a rule refused it.",
-    401: "No credentials, or a bad token.",
+    401: "No credentials, or a bad token (public endpoints need none, but refuse a bad one).",
     403: "Signed in, but not allowed to do this (or a session-authenticated write without its CSRF token).",
     404: "No such object, or not yours.",
     409: "The session's state does not allow this (`illegal_transition`) or the time was taken (`slot_taken`).",
@@ -129,13 +129,13 @@ class TokenView(APIView):
         summary="Get an API token",
         description="Send it back as `Authorization: Token <token>`. Five failed attempts for one account (twenty "
         "from one address) lock it for up to 15 minutes: 429.",
-        request=TokenRequestSerializer,
+        request=CredentialsSerializer,
         responses={200: TokenSerializer, **errors(400, 413, 415, 429)},
         auth=[],
         tags=["auth"],
     )
     def post(self, request):
-        serializer = TokenRequestSerializer(data=request.data)
+        serializer = CredentialsSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         form = LoginForm(
             request._request,
@@ -190,7 +190,7 @@ class TherapistListView(UserZoneMixin, generics.ListAPIView):
         summary="The therapist directory",
         description="Therapists taking new clients, with their active session types. Filters combine.",
         parameters=[TherapistFilterSerializer],
-        responses={200: TherapistSerializer(many=True), **errors(400, 404)},
+        responses={200: TherapistSerializer(many=True), **errors(400, 401, 404)},
         tags=["therapists"],
     )
     def get(self, request, *args, **kwargs):
@@ -228,7 +228,7 @@ class TherapistDetailView(UserZoneMixin, APIView):
         operation_id="therapists_retrieve",
         summary="One therapist",
         parameters=[ID_PATH],
-        responses={200: TherapistSerializer, **errors(404)},
+        responses={200: TherapistSerializer, **errors(401, 404)},
         tags=["therapists"],
     )
     def get(self, request, id: int):
@@ -252,7 +252,7 @@ class TherapistSlotsView(UserZoneMixin, APIView):
         description=f"Free start times for one session type in a window of at most {SLOTS_MAX_WINDOW_DAYS} days, "
         "honouring the therapist's hours, time off, bookings, notice and furthest booking date.",
         parameters=[ID_PATH, SlotQuerySerializer],
-        responses={200: SlotsSerializer, **errors(400, 404)},
+        responses={200: SlotsSerializer, **errors(400, 401, 404)},
         tags=["therapists"],
     )
     def get(self, request, id: int):
@@ -305,7 +305,7 @@ def _session_response(request, session: Session, *, status_code: int = status.HT
 
 
 def _request_session(request) -> Response:
-    serializer = SessionRequestSerializer(data=request.data)
+    serializer = BookingSerializer(data=request.data)
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
     key = _idempotency_key(request)
@@ -330,7 +330,7 @@ def _request_session(request) -> Response:
 
 
 REQUEST_SCHEMA = {
-    "request": SessionRequestSerializer,
+    "request": BookingSerializer,
     "parameters": [IDEMPOTENCY_HEADER],
     "responses": {201: SessionSerializer, **errors(400, 401, 403, 409, 413, 415, 429)},
     "tags": ["sessions"],

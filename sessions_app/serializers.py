@@ -135,7 +135,7 @@ class DateOrDateTimeField(serializers.Field):
 # --- Auth ---------------------------------------------------------------------------------
 
 
-class TokenRequestSerializer(serializers.Serializer):
+class CredentialsSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
     password = StrictCharField(max_length=4096, trim_whitespace=False)
 
@@ -165,6 +165,7 @@ class TherapistSerializer(serializers.ModelSerializer):
     languages = serializers.ListField(source="language_list", child=serializers.CharField())
     from_price = serializers.SerializerMethodField(help_text="Lowest price of the active session types (KES).")
     session_types = SessionTypeSerializer(source="active_types", many=True)
+    time_zone = serializers.CharField(help_text="IANA zone, e.g. Africa/Nairobi.")
 
     class Meta:
         model = TherapistProfile
@@ -340,7 +341,7 @@ class SessionFilterSerializer(serializers.Serializer):
         )
 
 
-class SessionRequestSerializer(serializers.Serializer):
+class BookingSerializer(serializers.Serializer):
     """What a client sends to ask for a session. Price, status and payment come from the server."""
 
     therapist = StrictPrimaryKeyRelatedField(

@@ -214,3 +214,20 @@ def test_unknown_api_paths_are_json_404s_and_pages_stay_html(client):
     page = client.get("/no-such-page/")
     assert page.status_code == 404
     assert page["Content-Type"].startswith("text/html")
+
+
+def test_an_unexpected_crash_is_still_the_json_error_shape(monkeypatch):
+    """Nothing should 500, but if something does, an API client still gets JSON (and no traceback)."""
+    from sessions_app import selectors
+
+    def broken(**kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(selectors, "therapists_directory", broken)
+    response = APIClient(raise_request_exception=False).get("/api/therapists")
+    assert response.status_code == 500
+    assert response.json() == {
+        "code": "server_error",
+        "message": "Something went wrong on our side. Please try again.",
+        "fields": {},
+    }
