@@ -3,6 +3,9 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from sessions_app.phone import mask
+from sessions_app.serializers import ErrorSerializer  # the API's one error shape
+
+__all__ = ["AttemptSerializer", "CallbackAckSerializer", "CallbackSerializer", "ErrorSerializer", "InitiateSerializer"]
 
 from .models import PaymentAttempt
 
@@ -53,12 +56,6 @@ class AttemptSerializer(serializers.ModelSerializer):
 
     def get_phone(self, obj: PaymentAttempt) -> str:
         return mask(obj.phone)
-
-
-class ErrorSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
 
 
 class CallbackItemSerializer(serializers.Serializer):

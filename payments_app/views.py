@@ -21,7 +21,7 @@ from .models import PaymentAttempt
 A = PaymentAttempt.Status
 
 
-@login_required
+@login_required(login_url="sessions:login")
 @require_http_methods(["GET", "POST"])
 def pay(request, pk: int):
     session = selectors.session_for_payer(user=request.user, pk=pk)

@@ -1,4 +1,6 @@
 import pytest
+from django.core.servers.basehttp import ThreadedWSGIServer
+from django.test.testcases import LiveServerThread, _StaticFilesHandler
 from rest_framework.test import APIClient
 
 from payments_app.simulator import DarajaSimulator, SimConfig
@@ -44,3 +46,25 @@ def api(client_user):
     api = APIClient()
     api.force_authenticate(client_user)
     return api
+
+
+class _WideServer(ThreadedWSGIServer):
+    request_queue_size = 256  # Django's 10 resets connections when 50 callbacks land at once
+
+
+class _WideLiveServerThread(LiveServerThread):
+    server_class = _WideServer
+
+
+@pytest.fixture
+def wide_live_server(transactional_db):
+    """A live server of our own (function-scoped) whose listen backlog takes a burst of callbacks."""
+    thread = _WideLiveServerThread("127.0.0.1", _StaticFilesHandler)
+    thread.daemon = True
+    thread.start()
+    thread.is_ready.wait()
+    if thread.error:
+        raise thread.error
+    yield f"http://127.0.0.1:{thread.port}"
+    thread.terminate()
+    thread.join(10)
