@@ -63,17 +63,22 @@ class Process:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
+        """Ask the leader to stop (gunicorn and Celery shut their children down cleanly), then make sure."""
         if self.alive():
             try:
-                os.killpg(self.proc.pid, sig)
+                os.kill(self.proc.pid, sig)
+                self.proc.wait(timeout)
             except ProcessLookupError:
                 pass
-            try:
-                self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # leftovers of this group only
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self.alive():
+            self.proc.wait(5)
         self._log.close()
 
     def __enter__(self) -> Process:
@@ -114,7 +119,7 @@ def celery_worker(*, concurrency: int = 2) -> Process:
         "booking_project",
         "worker",
         "--loglevel",
-        "warning",
+        os.environ.get("BENCH_WORKER_LOGLEVEL", "warning"),
         "--concurrency",
         str(concurrency),
         "--pool",
