@@ -13,6 +13,7 @@ import re
 import time
 import zoneinfo
 
+from django.conf import settings
 from django.db.models import Prefetch
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -338,7 +339,7 @@ REQUEST_SCHEMA = {
 REQUEST_DESCRIPTION = (
     "A client asks for a free slot (see /slots). The session starts Pending Approval with payment Pending; "
     "the price comes from the session type. Fields other than these four are ignored. "
-    "At most 10 requests per client per day (429)."
+    f"At most {settings.BOOKING_REQUESTS_PER_DAY} requests per client per day (429)."
 )
 
 
@@ -394,6 +395,7 @@ class SessionRequestView(UserZoneMixin, APIView):
 
 
 def _visible_or_404(request, pk: int) -> Session:
+    """First thing on every session endpoint: someone else's session does not exist for you (404, not 403)."""
     session = selectors.session_get_visible(user=request.user, pk=pk)
     if session is None:
         raise NotFound("No such session.")
@@ -426,8 +428,8 @@ class SessionApproveView(UserZoneMixin, APIView):
         tags=["sessions"],
     )
     def put(self, request, id: int):
-        EmptySerializer(data=request.data).is_valid(raise_exception=True)
         session = _visible_or_404(request, id)
+        EmptySerializer(data=request.data).is_valid(raise_exception=True)
         session = services.session_approve(
             session=session.pk, actor=request.user, source="api", source_ip=_client_ip(request)
         )
@@ -445,9 +447,9 @@ class SessionDeclineView(UserZoneMixin, APIView):
         tags=["sessions"],
     )
     def put(self, request, id: int):
+        session = _visible_or_404(request, id)
         serializer = ReasonSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        session = _visible_or_404(request, id)
         session = services.session_decline(
             session=session.pk,
             actor=request.user,
@@ -470,9 +472,9 @@ class SessionCancelView(UserZoneMixin, APIView):
         tags=["sessions"],
     )
     def post(self, request, id: int):
+        session = _visible_or_404(request, id)
         serializer = ReasonSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        session = _visible_or_404(request, id)
         session = services.session_cancel(
             session=session.pk,
             actor=request.user,

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from django.contrib.staticfiles import finders
 from django.middleware.csrf import _get_new_csrf_string
 from rest_framework.test import APIClient
 
@@ -196,6 +197,8 @@ def test_docs_page_loads_its_assets_locally_without_inline_script(client):
     assert sources, html
     for source in sources:
         assert source.startswith("/"), source  # served by us: no CDN, no other host
+        if source.startswith("/static/"):
+            assert finders.find(source.removeprefix("/static/")), source  # shipped, so collectstatic serves it
     assert "cdn" not in html.lower()
     assert "<script>" not in html  # every script has a src (the CSP forbids inline script)
     assert "script-src 'self'" in response["Content-Security-Policy"]

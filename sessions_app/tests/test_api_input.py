@@ -231,3 +231,10 @@ def test_an_unexpected_crash_is_still_the_json_error_shape(monkeypatch):
         "message": "Something went wrong on our side. Please try again.",
         "fields": {},
     }
+
+
+def test_someone_elses_session_is_404_even_with_a_broken_body(world):
+    stranger = _token_client(ClientFactory())
+    pk = world["session"].pk
+    response = stranger.post(f"/api/sessions/{pk}/cancel", data=b"{broken", content_type="application/json")
+    assert response.status_code == 404
