@@ -110,7 +110,7 @@ class DarajaSimulator:
         self.requests_seen: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"sim": self})
-        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd = _Server((host, port), handler)
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -310,6 +310,10 @@ class DarajaSimulator:
                 txn.callbacks_sent.append(body)
                 txn.callback_statuses.append(status)
             logger.info("Simulator posted the callback for %s: %s", txn.checkout_request_id, status)
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 64  # bursts of queries (the concurrency tests) must not be reset
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -27,7 +27,9 @@ def pay(request, pk: int):
     session = selectors.session_for_payer(user=request.user, pk=pk)
     if session is None:
         raise Http404("No such session.")
-    form = PayForm(initial={"phone": local_phone(request.user.phone)})
+    latest = selectors.attempt_latest(session=session)
+    # Prefill the number used last time, else the one on the profile.
+    form = PayForm(initial={"phone": local_phone(latest.phone if latest else request.user.phone)})
     status_code = 200
     if request.method == "POST":
         form = PayForm(request.POST)

@@ -41,6 +41,19 @@
     return panel;
   }
 
+  function badges(data) {
+    var status = document.querySelector("[data-role=session-status]");
+    var payment = document.querySelector("[data-role=payment-status]");
+    if (status && data.session_status) {
+      status.className = "badge badge-" + data.session_status;
+      status.textContent = data.session_status_label;
+    }
+    if (payment && data.payment_status) {
+      payment.className = "badge badge-" + data.payment_status;
+      payment.textContent = "Payment " + data.payment_status_label;
+    }
+  }
+
   function paid(data) {
     var panel = reveal("pay-done");
     panel.querySelector("[data-role=receipt]").textContent =
@@ -74,6 +87,7 @@
         return response.json();
       })
       .then(function (data) {
+        badges(data);
         if (data.payment_status === "paid") {
           paid(data);
         } else if (data.status === "processing" || data.status === "created") {
