@@ -213,7 +213,7 @@ def callback_url() -> str:
 def _parse_date(value: Any) -> dt.datetime | None:
     try:
         return dt.datetime.strptime(str(int(value)), "%Y%m%d%H%M%S").replace(tzinfo=NAIROBI)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
@@ -223,9 +223,9 @@ def _whole_shillings(value: Any) -> int | None:
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return int(number) if number.is_integer() and number >= 0 else None
+    return int(number) if number.is_integer() and 0 <= number <= 10**9 else None
 
 
 # --- Callback parsing ------------------------------------------------------------------------

@@ -7,6 +7,8 @@ import time
 
 import pytest
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from payments_app import services, tasks
 from payments_app.models import MpesaCallback, PaymentAttempt, PaymentEvent
@@ -305,3 +307,53 @@ def test_raw_callback_is_committed_even_when_processing_crashes(client, pay, mon
     tasks.sweep_unprocessed_callbacks()
     approved_session.refresh_from_db()
     assert approved_session.payment_status == Session.PaymentStatus.PAID
+
+
+# --- Generated bodies: a 4xx that stores nothing, or 200 with the body stored; never a 500 ------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=12,
+)
+items = st.lists(
+    st.fixed_dictionaries(
+        {
+            "Name": st.sampled_from(["Amount", "MpesaReceiptNumber", "Balance", "TransactionDate", "PhoneNumber"])
+            | json_values
+        },
+        optional={"Value": json_values},
+    ),
+    max_size=6,
+)
+near_callbacks = st.fixed_dictionaries(
+    {
+        "Body": st.fixed_dictionaries(
+            {
+                "stkCallback": st.fixed_dictionaries(
+                    {
+                        "MerchantRequestID": st.text(max_size=70) | json_values,
+                        "CheckoutRequestID": st.text(max_size=70) | json_values,
+                        "ResultCode": st.integers() | json_values,
+                        "ResultDesc": st.text(max_size=40) | json_values,
+                    },
+                    optional={"CallbackMetadata": st.fixed_dictionaries({"Item": items}) | json_values},
+                )
+            }
+        )
+    }
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=near_callbacks | json_values)
+def test_generated_bodies_never_cause_a_server_error(simulator, post, body):
+    before = MpesaCallback.objects.count()
+    response = post(body)
+    assert response.status_code in (200, 400), response.content
+    if response.status_code == 400:
+        assert set(response.json()) == {"code", "message", "fields"}
+        assert MpesaCallback.objects.count() == before
+    else:
+        assert response.json() == ACCEPTED
+        assert MpesaCallback.objects.count() == before + 1

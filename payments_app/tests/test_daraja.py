@@ -280,3 +280,22 @@ def test_error_status_matches_the_code_prefix_over_raw_http(sim):
     assert response.json()["errorCode"] == "404.001.03"
     response = requests.get(f"{sim.url}/nowhere", timeout=5)
     assert response.status_code == 404 and response.json()["errorCode"] == "404.001.01"
+
+
+def test_till_numbers_use_buy_goods_with_the_till_as_party_b(settings):
+    server = DarajaSimulator(SimConfig(pending_seconds=0, callbacks=False, party_b="600100"), port=0).start()
+    try:
+        till = DarajaClient(base_url=server.url, transaction_type="CustomerBuyGoodsOnline", party_b="600100")
+        accepted = till.stk_push(phone="254708374149", amount=10, reference="BK1", callback="https://example.com/cb")
+        sent = server.transactions[accepted.checkout_request_id].request
+        assert (sent["TransactionType"], sent["PartyB"], sent["BusinessShortCode"]) == (
+            "CustomerBuyGoodsOnline",
+            "600100",
+            "174379",
+        )
+        wrong = DarajaClient(base_url=server.url, transaction_type="CustomerBuyGoodsOnline", party_b="600999")
+        with pytest.raises(DarajaDeclined) as exc:
+            wrong.stk_push(phone="254708374140", amount=10, reference="BK1", callback="https://example.com/cb")
+        assert exc.value.error_message == "Bad Request - Invalid PartyB"
+    finally:
+        server.stop()

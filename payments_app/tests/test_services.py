@@ -257,3 +257,22 @@ def test_double_click_from_two_connections_sends_one_push(simulator, approved_se
     assert not errors
     assert len({a.pk for a in results}) == 1
     assert len(simulator.transactions) == 1
+
+
+def test_payment_events_are_append_only(simulator, approved_session, client_user):
+    services.payment_initiate(session=approved_session, phone=PAID_PHONE, actor=client_user)
+    event = PaymentEvent.objects.first()
+    event.message = "rewritten"
+    with pytest.raises(ValueError):
+        event.save()
+    with pytest.raises(ValueError):
+        event.delete()
+    assert PaymentEvent.objects.get(pk=event.pk).message != "rewritten"
+
+
+def test_no_phone_number_reaches_the_logs(simulator, approved_session, client_user, caplog):
+    caplog.set_level("DEBUG")
+    attempt = services.payment_initiate(session=approved_session, phone="0712345672", actor=client_user)
+    _settle(simulator, attempt)
+    assert caplog.records
+    assert "712345672" not in caplog.text
