@@ -82,8 +82,10 @@ def format_span(start: dt.datetime, end: dt.datetime, zone: zoneinfo.ZoneInfo) -
     return f"{format_day(local_start)}, {local_start:%H:%M}–{end_text} ({zone_label(zone)})"
 
 
-def _book_again_url(session: Session) -> str:
-    return f"{absolute_url('sessions:book')}?therapist={session.therapist_id}"
+def _book_again_url() -> str:
+    # Not "?therapist=<pk>": the plain-text part shows the URL, and nothing in
+    # these emails may name the kind of appointment.
+    return absolute_url("sessions:book")
 
 
 def _cancelled_by(session: Session, recipient: User) -> str:
@@ -134,7 +136,7 @@ def build_context(notification: Notification) -> dict:
         ctx["failure_reason"] = session.mpesa_result_desc or "M-Pesa did not complete the payment."
     elif kind == K.CLIENT_DECLINED:
         ctx["reason"] = session.decline_reason
-        ctx["book_again_url"] = _book_again_url(session)
+        ctx["book_again_url"] = _book_again_url()
     elif kind in (K.CLIENT_CONFIRMED, K.THERAPIST_PAYMENT_RECEIVED):
         ctx["receipt_number"] = session.mpesa_receipt_number or ""
         ctx["paid_amount"] = f"KES {(session.mpesa_amount or session.amount_kes):,}"
@@ -146,10 +148,10 @@ def build_context(notification: Notification) -> dict:
         ctx["refund_due"] = session.refund_due or session.payment_status == Session.PaymentStatus.REFUNDED
         ctx["refund_amount"] = f"KES {(session.mpesa_amount or session.amount_kes):,}"
         ctx["free_cancel_hours"] = settings.BOOKING_FREE_CANCEL_HOURS
-        ctx["book_again_url"] = _book_again_url(session)
+        ctx["book_again_url"] = _book_again_url()
     elif kind == K.CLIENT_EXPIRED:
         ctx["was_approved"] = session.pay_by is not None
-        ctx["book_again_url"] = _book_again_url(session)
+        ctx["book_again_url"] = _book_again_url()
     elif kind == K.CLIENT_REFUNDED:
         ctx["refund_amount"] = f"KES {(session.mpesa_amount or session.amount_kes):,}"
         ctx["receipt_number"] = session.mpesa_receipt_number or ""
