@@ -58,7 +58,7 @@ MIDDLEWARE = [
 ROOT_URLCONF = "booking_project.urls"
 WSGI_APPLICATION = "booking_project.wsgi.application"
 AUTH_USER_MODEL = "sessions_app.User"
-LOGIN_URL = "login"
+LOGIN_URL = "sessions:login"
 LOGIN_REDIRECT_URL = "sessions:home"
 LOGOUT_REDIRECT_URL = "sessions:home"
 
