@@ -3,11 +3,42 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from . import services
 from .exceptions import BookingError
-from .models import Session, SessionEvent, SessionType, TherapistProfile, TimeOff, User, WeeklyAvailability
+from .http import client_ip
+from .models import AuditEntry, Session, SessionEvent, SessionType, TherapistProfile, TimeOff, User, WeeklyAvailability
+
+
+class AuditedAdminMixin:
+    """Writes an AuditEntry whenever staff list, open, change or run an action on these rows."""
+
+    def _audit(self, request, action: str, object_id: str = "", detail: str = "") -> None:
+        services.audit_record(
+            actor=request.user,
+            action=action,
+            model=self.model._meta.label_lower,
+            object_id=object_id,
+            detail=detail,
+            path=request.get_full_path(),
+            source_ip=client_ip(request),
+        )
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        if request.method == "POST" and request.POST.get("action"):
+            ids = ",".join(request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME))[:400]
+            self._audit(request, "action", detail=f"{request.POST['action']} on {ids}")
+        elif getattr(response, "status_code", 200) == 200:
+            self._audit(request, "list", detail=request.GET.urlencode()[:500])
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if getattr(response, "status_code", 200) < 400:
+            self._audit(request, "change" if request.method == "POST" else "view", object_id=object_id)
+        return response
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(AuditedAdminMixin, BaseUserAdmin):
     ordering = ["email"]
     list_display = ["email", "full_name", "phone", "role", "is_active", "is_staff", "date_joined"]
     list_filter = ["role", "is_active", "is_staff"]
@@ -42,7 +73,7 @@ class TimeOffInline(admin.TabularInline):
 
 
 @admin.register(TherapistProfile)
-class TherapistProfileAdmin(admin.ModelAdmin):
+class TherapistProfileAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["display_name", "title", "city", "accepting_new_clients", "time_zone"]
     list_filter = ["accepting_new_clients", "time_zone"]
     search_fields = ["user__full_name", "user__email", "specialties", "languages"]
@@ -99,7 +130,7 @@ class SessionEventInline(admin.TabularInline):
 
 
 @admin.register(Session)
-class SessionAdmin(admin.ModelAdmin):
+class SessionAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = [
         "reference",
         "start",
@@ -173,13 +204,13 @@ class SessionAdmin(admin.ModelAdmin):
     def record_refund(self, request, queryset):
         for session in queryset:
             try:
-                services.session_mark_refunded(session=session, actor=request.user)
+                services.session_mark_refunded(session=session, actor=request.user, source_ip=client_ip(request))
             except BookingError as exc:
                 self.message_user(request, f"{session.reference}: {exc.message}", level=messages.ERROR)
 
 
 @admin.register(SessionEvent)
-class SessionEventAdmin(admin.ModelAdmin):
+class SessionEventAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = [
         "at",
         "session",
@@ -194,6 +225,24 @@ class SessionEventAdmin(admin.ModelAdmin):
     list_filter = ["action", "source"]
     search_fields = ["session__id", "actor__email", "note"]
     list_select_related = ["session", "actor"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ["at", "actor", "action", "model", "object_id", "source_ip", "detail"]
+    list_filter = ["action", "model"]
+    search_fields = ["actor__email", "object_id", "detail", "source_ip"]
+    list_select_related = ["actor"]
     date_hierarchy = "at"
 
     def has_add_permission(self, request):

@@ -339,3 +339,42 @@ class TherapistNote(models.Model):
     def __str__(self) -> str:
         # Never the body: this string shows up in logs, admin history and error pages.
         return f"Private note {self.pk or '-'} on session {self.session_id}"
+
+
+class AuditEntry(models.Model):
+    """Append-only record of staff reading or changing personal data in the admin.
+
+    State changes are in SessionEvent and payment events in payments_app; this
+    covers the rest of the Data Protection Act's "who looked at what".
+    """
+
+    class Action(models.TextChoices):
+        VIEW = "view", "Viewed"
+        LIST = "list", "Listed"
+        CHANGE = "change", "Changed"
+        ACTION = "action", "Ran an action"
+
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    model = models.CharField(max_length=100, help_text="app_label.model")
+    object_id = models.CharField(max_length=64, blank=True)
+    detail = models.CharField(max_length=500, blank=True)
+    path = models.CharField(max_length=300, blank=True)
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "audit entries"
+        indexes = [models.Index(fields=["model", "object_id"], name="audit_model_object_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.get_action_display()} {self.model} {self.object_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Audit entries are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Audit entries are append-only.")

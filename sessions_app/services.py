@@ -22,6 +22,7 @@ from django.utils import timezone
 from . import ratelimit
 from .exceptions import IllegalTransition, NotAllowed, SlotUnavailable, ValidationFailed
 from .models import (
+    AuditEntry,
     Session,
     SessionEvent,
     SessionType,
@@ -581,7 +582,9 @@ def session_mark_paid(
     return locked
 
 
-def session_mark_refunded(*, session: Session | int, actor: User, note: str = "") -> Session:
+def session_mark_refunded(
+    *, session: Session | int, actor: User, note: str = "", source_ip: str | None = None
+) -> Session:
     with transaction.atomic():
         locked = _lock(session)
         if not actor.is_staff:
@@ -598,6 +601,7 @@ def session_mark_refunded(*, session: Session | int, actor: User, note: str = ""
             from_payment_status=P.PAID,
             note=note or "Refund recorded by staff.",
             source="admin",
+            source_ip=source_ip,
         )
     return locked
 
@@ -999,3 +1003,28 @@ def therapist_note_delete(*, note: TherapistNote, actor: User) -> None:
     if note.therapist_id != profile.pk:
         raise NotAllowed("Only the note's author can delete it.")
     TherapistNote.objects.filter(pk=note.pk, therapist=profile).delete()
+
+
+# --- Audit ----------------------------------------------------------------------------------
+
+
+def audit_record(
+    *,
+    actor: User | None,
+    action: str,
+    model: str,
+    object_id: str = "",
+    detail: str = "",
+    path: str = "",
+    source_ip: str | None = None,
+) -> AuditEntry:
+    """Append who read or changed what in the admin (Kenya DPA 2019: access to personal data is accounted for)."""
+    return AuditEntry.objects.create(
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        action=action,
+        model=model,
+        object_id=str(object_id)[:64],
+        detail=detail[:500],
+        path=path[:300],
+        source_ip=source_ip,
+    )

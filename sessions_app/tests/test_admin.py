@@ -30,3 +30,41 @@ def test_admin_refuses_non_staff(client):
     response = client.get(reverse("admin:index"))
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_staff_views_changes_and_actions_on_sessions_are_audited(client):
+    from sessions_app.models import AuditEntry, Session
+
+    session = SessionFactory(confirmed=True, status=Session.Status.CANCELLED, refund_due=True)
+    staff = UserFactory(staff=True)
+    client.force_login(staff)
+    client.get(reverse("admin:sessions_app_session_changelist"), {"status__exact": "cancelled"}, REMOTE_ADDR="10.1.2.3")
+    client.get(reverse("admin:sessions_app_session_change", args=[session.pk]), REMOTE_ADDR="10.1.2.3")
+    client.post(
+        reverse("admin:sessions_app_session_changelist"),
+        {"action": "record_refund", "_selected_action": [session.pk]},
+        REMOTE_ADDR="10.1.2.3",
+    )
+    entries = list(AuditEntry.objects.order_by("id").values_list("action", "model", "object_id", "actor", "source_ip"))
+    assert entries[0] == ("list", "sessions_app.session", "", staff.pk, "10.1.2.3")
+    assert entries[1] == ("view", "sessions_app.session", str(session.pk), staff.pk, "10.1.2.3")
+    assert entries[2][0] == "action" and entries[2][4] == "10.1.2.3"
+    refund = session.events.get(action="refund")
+    assert (refund.actor, refund.source, refund.source_ip) == (staff, "admin", "10.1.2.3")
+    # Append-only.
+    entry = AuditEntry.objects.first()
+    with pytest.raises(ValueError):
+        entry.save()
+    with pytest.raises(ValueError):
+        entry.delete()
+    assert client.get(reverse("admin:sessions_app_auditentry_changelist")).status_code == 200
+
+
+def test_user_admin_views_are_audited(client):
+    from sessions_app.models import AuditEntry
+
+    staff = UserFactory(staff=True)
+    person = ClientFactory()
+    client.force_login(staff)
+    client.get(reverse("admin:sessions_app_user_change", args=[person.pk]))
+    assert AuditEntry.objects.filter(action="view", model="sessions_app.user", object_id=str(person.pk)).exists()
