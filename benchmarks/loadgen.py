@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import tempfile
 import time
@@ -113,4 +114,28 @@ def run(
         seconds=elapsed if elapsed else wall,
         command=shown,
         raw=data,
+    )
+
+
+def combine(name: str, results: list[Result]) -> Result:
+    """Several turns of one scenario as one figure: requests over time summed, latencies the median turn's."""
+    if len(results) == 1:
+        return results[0]
+    seconds = sum(r.seconds for r in results)
+    requests = sum(r.requests for r in results)
+    codes: dict[str, int] = {}
+    for r in results:
+        for code, n in r.codes.items():
+            codes[code] = codes.get(code, 0) + n
+    return Result(
+        name=name,
+        rps=requests / seconds if seconds else 0.0,
+        p50_ms=statistics.median(r.p50_ms for r in results),
+        p99_ms=statistics.median(r.p99_ms for r in results),
+        requests=requests,
+        errors=sum(r.errors for r in results),
+        codes=codes,
+        seconds=seconds,
+        command=results[0].command,
+        raw={"turns": [r.raw for r in results]},
     )

@@ -46,6 +46,7 @@ class Round:
     workers: int
     results: dict[str, loadgen.Result] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    paired: dict[str, loadgen.Result] = field(default_factory=dict)  # scenario -> its baseline's turns beside it
 
     def score(self, names: list[str]) -> float:
         """Geometric mean of requests per second over the scenarios both rounds ran."""
@@ -140,7 +141,7 @@ def build_table(
             reason = best.skipped.get(name) or next((r.skipped[name] for r in other if name in r.skipped), "")
             row(name, per_round=per_round, target=_target_text(sc), met=f"not run: {reason}")
             continue
-        base = best.results.get(sc.baseline)
+        base = best.paired.get(name) or best.results.get(sc.baseline)
         ratio = res.rps / base.rps if base and base.rps else None
         p99_ratio = res.p99_ms / base.p99_ms if base and base.p99_ms else None
         met = ""

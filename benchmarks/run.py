@@ -59,6 +59,7 @@ NOTES = ROOT / "benchmarks" / "notes.md"
 PORT = 8730
 SIM_PORT = int(settings.DARAJA_BASE_URL.rsplit(":", 1)[1])
 CONNECTIONS = 8
+PAIRS = 3  # each scenario runs in this many turns, each right after a turn of its baseline
 LIST_SIZE = 3000  # distinct bookings / callbacks offered per round (each round also ends at --seconds)
 PG = {"host": "127.0.0.1", "user": "postgres"}
 
@@ -83,6 +84,29 @@ def say(message: str) -> None:
 
 
 # --- Setup ------------------------------------------------------------------------------------
+
+
+def check_services() -> None:
+    """PostgreSQL and Redis must be up; say how to start them rather than fail deep inside a phase."""
+    import psycopg
+    import redis
+
+    try:
+        psycopg.connect(dbname="postgres", connect_timeout=3, **PG).close()
+    except psycopg.OperationalError as exc:
+        raise SystemExit(
+            f"PostgreSQL is not reachable on {PG['host']}:5432 ({exc}).\n"
+            "Start it: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+        )
+    try:
+        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        raise SystemExit(
+            f"Redis is not reachable at {settings.REDIS_URL} ({exc}).\n"
+            'Start it: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no'
+        )
+    if shutil.which("pgbench") is None:
+        raise SystemExit("pgbench is missing: apt-get install postgresql-client")
 
 
 def ensure_database(name: str) -> None:
@@ -220,50 +244,80 @@ def preflight(sc: Scenario) -> str:
 
 
 def http_round(workers: int, seeded: seed.Seeded, round_no: int, args, slots: list) -> Round:
+    """One gunicorn, every scenario; each measured in PAIRS turns alternating with its baseline.
+
+    Alternating (baseline, scenario) x PAIRS keeps each ratio's two figures seconds apart, so
+    that load drifting on the shared cores moves both alike.
+    """
     flush_redis()
     now = timezone.now()
     round_ = Round(workers)
     planned = scenarios(seeded, round_no, now, slots)
+    by_name = {sc.name: sc for sc in planned}
+    chunk = max(2, round(args.seconds / PAIRS))
     say(f"gunicorn with {workers} sync workers")
     with servers.gunicorn(port=PORT, workers=workers) as proc:
         LOG.add(shlex.join(proc.argv))
+        runs: dict[str, list[loadgen.Result]] = {}
+
+        def measure(sc: Scenario, seconds: int, items: list[str] | None = None) -> loadgen.Result:
+            result = loadgen.run(
+                sc.name,
+                f"http://127.0.0.1:{PORT}{sc.path}",
+                seconds=seconds,
+                connections=CONNECTIONS,
+                headers=sc.headers,
+                items=items,
+            )
+            LOG.add(result.command)
+            runs.setdefault(sc.name, []).append(result)
+            return result
+
+        def warm(sc: Scenario) -> None:
+            # Every worker: imports, connections, template cache.
+            url = f"http://127.0.0.1:{PORT}{sc.path if sc.items is None else '/bench/bare'}"
+            loadgen.run("warm-up", url, seconds=2, connections=CONNECTIONS, headers=sc.headers)
+
         for sc in planned:
-            if args.profile and args.profile not in sc.name:
+            wanted = args.profile or args.filter
+            if wanted and wanted not in sc.name and not (args.filter and sc.kind == "baseline"):
                 continue
             reason = preflight(sc)
             if reason:
                 round_.skipped[sc.name] = reason
                 say(f"  skip {sc.name}: {reason}")
                 continue
-            headers = sc.headers
+            warm(sc)
             if args.profile:
-                loadgen.run("warm-up", f"http://127.0.0.1:{PORT}/bench/bare", seconds=2, connections=CONNECTIONS)
-            if sc.items is None:
-                # Warm every worker (imports, connections, template cache) before measuring.
-                loadgen.run(
-                    "warm-up", f"http://127.0.0.1:{PORT}{sc.path}", seconds=2, connections=CONNECTIONS, headers=headers
-                )
-            if args.profile and args.profile in sc.name:
-                profile(proc, sc, headers, args)
+                profile(proc, sc, args)
                 continue
-            result = loadgen.run(
-                sc.name,
-                f"http://127.0.0.1:{PORT}{sc.path}",
-                seconds=args.seconds,
-                connections=CONNECTIONS,
-                headers=headers,
-                items=sc.items,
-            )
-            LOG.add(result.command)
-            round_.results[sc.name] = result
+            if sc.kind == "baseline":
+                measure(sc, args.seconds)
+            else:
+                base = by_name[sc.baseline]
+                paired = []
+                for turn in range(PAIRS):
+                    paired.append(measure(base, chunk))
+                    share = None if sc.items is None else sc.items[turn::PAIRS]
+                    measure(sc, chunk, share)
+                round_.paired[sc.name] = loadgen.combine(base.name, paired)
+            result = round_.results[sc.name] = loadgen.combine(sc.name, runs[sc.name])
             say(
                 f"  {sc.name}: {result.rps:.0f} req/s, p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, "
                 f"{result.errors} errors {result.codes or ''} ({result.requests} requests)"
+                + (
+                    f"; its baseline alongside: {round_.paired[sc.name].rps:.0f} req/s"
+                    if sc.name in round_.paired
+                    else ""
+                )
             )
+        for name, results in runs.items():
+            if by_name[name].kind == "baseline":
+                round_.results[name] = loadgen.combine(name, results)
     return round_
 
 
-def profile(proc: servers.Process, sc: Scenario, headers: dict[str, str], args) -> None:
+def profile(proc: servers.Process, sc: Scenario, args) -> None:
     """py-spy on every gunicorn worker while the scenario runs; the hottest functions go to results/profile-*.txt."""
     pyspy = ensure_pyspy()
     pids = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
@@ -294,7 +348,7 @@ def profile(proc: servers.Process, sc: Scenario, headers: dict[str, str], args) 
         f"http://127.0.0.1:{PORT}{sc.path}",
         seconds=args.seconds,
         connections=CONNECTIONS,
-        headers=headers,
+        headers=sc.headers,
         items=sc.items,
     )
     for spy in spies:
@@ -453,6 +507,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3-second scenarios, one worker count: a smoke run")
     parser.add_argument("--skip-peer", action="store_true", help="do not run django-appointment")
     parser.add_argument("--profile", default="", help="py-spy the workers during the scenario whose name contains this")
+    parser.add_argument("--filter", default="", help="HTTP scenarios whose name contains this (and no others)")
     parser.add_argument(
         "--only",
         default="slots,http,callbacks,pgbench",
@@ -471,6 +526,8 @@ def main() -> None:
         if not servers.port_is_free(port):
             raise SystemExit(f"127.0.0.1:{port} is taken: stop whatever listens there first")
 
+    check_services()
+    loadgen.ensure_wrk()
     load_before = wait_for_quiet(0 if args.quick else 90)
     say(f"load average before: {load_before}")
     say("database booking_bench: migrate, empty, seed")
