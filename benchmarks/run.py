@@ -354,7 +354,8 @@ def profile(proc: servers.Process, sc: Scenario, args) -> None:
     for spy in spies:
         spy.wait(timeout=args.seconds + 30)
     report = summarize_profile(outs)
-    path = RESULTS / f"profile-{slug}.txt"
+    (RESULTS / "profiles").mkdir(parents=True, exist_ok=True)
+    path = RESULTS / "profiles" / f"{slug}.txt"
     path.write_text(
         f"py-spy on {len(pids)} workers during: {sc.name}\n"
         f"(under py-spy: {result.rps:.0f} req/s, p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, {result.errors} errors)\n\n"
@@ -604,9 +605,12 @@ def write_results(target, rows, info, started_at, elapsed, best, rounds, slot, p
         "",
         f"Kept **{best.workers} sync workers** (the better geometric mean of req/s); "
         + ", ".join(f"{r.workers} workers measured too" for r in rounds if r is not best)
-        + f". Each HTTP figure: wrk, 1 thread, {CONNECTIONS} connections, {args.seconds} s (lists: each request sent once, "
-        f"at most {LIST_SIZE} or {args.seconds} s). Errors are non-2xx answers plus socket errors. "
-        "Ratios divide by the baseline measured in the same round.",
+        + f". Load: wrk, 1 thread, {CONNECTIONS} connections. Baselines run {args.seconds} s each; every other "
+        f"scenario runs in {PAIRS} turns of {max(2, round(args.seconds / PAIRS))} s, each right after a turn of its "
+        "baseline, and its ratios divide by those turns (req/s: all its requests over all its turns; p50/p99: the "
+        "median turn's). Request lists (bookings, callbacks) send each line once: at most "
+        f"{LIST_SIZE} per round or the turn's time. Errors: non-2xx answers plus socket errors; 'met' needs the "
+        "ratio, p99 at most 3x its baseline's, and no errors.",
         "",
         markdown(rows),
         "",
