@@ -44,8 +44,8 @@ worker: $(VENV)/.installed
 simulator: $(VENV)/.installed
 	$(PY) manage.py daraja_simulator --port 8001
 
-bench: $(VENV)/.installed-dev
-	$(PY) benchmarks/run.py
+bench: $(VENV)/.installed-dev  # options: make bench BENCH_ARGS="--quick" (see benchmarks/run.py --help)
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles test-artifacts
