@@ -5,6 +5,7 @@ posting its callback back to the live server, and a real Celery worker process
 on Redis that processes the callback and polls STK Query.
 """
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -39,6 +40,15 @@ def _redis_or_skip():
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
     except redis.exceptions.RedisError:
         pytest.skip(f"needs Redis at {REDIS_URL}")
+
+
+def _own_group_dying_with_us():
+    """In the child before exec: its own process group, and SIGTERM if this test process dies uncleanly."""
+    os.setsid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG (Linux)
+    except (AttributeError, OSError):
+        pass
 
 
 def _reset_connections():
@@ -107,7 +117,7 @@ def worker(live_simulator, wide_live_server, tmp_path):
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
+            preexec_fn=_own_group_dying_with_us,  # noqa: PLW1509 - no threads run Python before exec
         )
     saved = {k: celery_app.conf[k] for k in ("broker_url", "task_always_eager", "task_default_queue")}
     celery_app.conf.update(broker_url=REDIS_URL, task_always_eager=False, task_default_queue=queue)
