@@ -43,6 +43,10 @@ def test_healthz_checks_real_broker_and_worker_absent(client, settings):
         response = client.get("/healthz")
     finally:
         app.conf.broker_url = None
+        # Drop the Redis connections this opened: a later fork must not inherit them.
+        if app._pool is not None:
+            app._pool.force_close_all()
+            app._pool = None
     body = response.json()
     assert body["checks"]["broker"] == "ok"
     assert body["checks"]["worker"].startswith("error")  # no worker runs in this test
