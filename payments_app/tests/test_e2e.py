@@ -52,11 +52,15 @@ def _own_group_dying_with_us():
 
 
 def _reset_connections():
-    """Forget the producer pool so the next send uses the current broker_url (as Celery does after a fork)."""
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
+    """Forget the producer pool so the next send uses the current broker_url (as Celery does after a fork).
+
+    The old pool is dropped, not closed: another test may have left a consumer channel in it, and
+    closing that blocks on a read that never returns.
+    """
     celery_app._pool = None
-    celery_app.__dict__.get("amqp") and setattr(celery_app.amqp, "_producer_pool", None)
+    amqp = celery_app.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
 
 
 def wait_for(check, *, timeout: float, what: str):
