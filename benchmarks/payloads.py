@@ -64,7 +64,9 @@ def booking_items(slots: list[tuple[int, int, dt.datetime]], tokens: list[str]) 
 # --- Payments -----------------------------------------------------------------------------
 
 
-def _payment_sessions(seeded: Seeded, count: int, first_hour: dt.datetime, clients: list) -> list[Session]:
+def _payment_sessions(
+    seeded: Seeded, count: int, first_hour: dt.datetime, clients: list, save: bool = True
+) -> list[Session]:
     """Approved sessions on the payment therapists, one per hour round the clock (they never overlap)."""
     S, P = Session.Status, Session.PaymentStatus
     now = timezone.now()
@@ -88,7 +90,7 @@ def _payment_sessions(seeded: Seeded, count: int, first_hour: dt.datetime, clien
                 pay_by=now + dt.timedelta(hours=24),
             )
         )
-    return Session.objects.bulk_create(rows)
+    return Session.objects.bulk_create(rows) if save else rows
 
 
 def phone_for(i: int) -> str:
@@ -147,48 +149,32 @@ def processing_attempts(seeded: Seeded, count: int, first_hour: dt.datetime, cli
     """
     from payments_app.models import PaymentAttempt
 
-    sessions = _payment_sessions(seeded, count, first_hour, clients)
     now = timezone.now()
-    attempts = []
+    stamp = now.astimezone(NAIROBI).strftime("%d%m%Y%H%M%S")
+    sessions = _payment_sessions(seeded, count, first_hour, clients, save=False)
     for i, session in enumerate(sessions):
-        stamp = now.astimezone(NAIROBI).strftime("%d%m%Y%H%M%S")
-        attempts.append(
-            PaymentAttempt(
-                session=session,
-                initiated_by=session.client,
-                phone=phone_for(offset + i),
-                amount=session.amount_kes,
-                account_reference=session.reference[:12],
-                merchant_request_id=f"{secrets.randbelow(10**5):05d}-{secrets.randbelow(10**8):08d}-1",
-                checkout_request_id=f"ws_CO_{stamp}{offset + i:09d}",
-                status=PaymentAttempt.Status.PROCESSING,
-                message="Check your phone and enter your M-Pesa PIN.",
-            )
-        )
-    attempts = PaymentAttempt.objects.bulk_create(attempts)
-    by_session = {a.session_id: a for a in attempts}
-    for session in sessions:
-        a = by_session[session.pk]
         session.payment_status = Session.PaymentStatus.PROCESSING
         session.payment_method = "mpesa"
-        session.mpesa_phone = a.phone
-        session.mpesa_checkout_request_id = a.checkout_request_id
-        session.mpesa_merchant_request_id = a.merchant_request_id
+        session.mpesa_phone = phone_for(offset + i)
+        session.mpesa_checkout_request_id = f"ws_CO_{stamp}{offset + i:09d}"
+        session.mpesa_merchant_request_id = f"{secrets.randbelow(10**5):05d}-{secrets.randbelow(10**8):08d}-1"
         session.payment_initiated_at = now
         session.payment_attempts = 1
-    Session.objects.bulk_update(
-        sessions,
-        [
-            "payment_status",
-            "payment_method",
-            "mpesa_phone",
-            "mpesa_checkout_request_id",
-            "mpesa_merchant_request_id",
-            "payment_initiated_at",
-            "payment_attempts",
-        ],
+    sessions = Session.objects.bulk_create(sessions)
+    return PaymentAttempt.objects.bulk_create(
+        PaymentAttempt(
+            session=session,
+            initiated_by=session.client,
+            phone=session.mpesa_phone,
+            amount=session.amount_kes,
+            account_reference=session.reference[:12],
+            merchant_request_id=session.mpesa_merchant_request_id,
+            checkout_request_id=session.mpesa_checkout_request_id,
+            status=PaymentAttempt.Status.PROCESSING,
+            message="Check your phone and enter your M-Pesa PIN.",
+        )
+        for session in sessions
     )
-    return attempts
 
 
 def pushed_attempts(seeded: Seeded, count: int, first_hour: dt.datetime, clients: list, offset: int) -> list:

@@ -11,6 +11,7 @@ by the same gunicorn in the same run; nothing here asserts a time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import platform
@@ -175,8 +176,8 @@ def _reverse(name: str, **kwargs) -> str:
         return ""
 
 
-def http_get(path: str, headers: dict[str, str] | None = None, body: bytes | None = None) -> int:
-    req = urllib.request.Request(f"http://127.0.0.1:{PORT}{path}", data=body, headers=headers or {})
+def http_get(path: str, headers: dict[str, str] | None = None, body: bytes | None = None, port: int = PORT) -> int:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, headers=headers or {})
     if body is not None:
         req.add_header("Content-Type", "application/json")
     try:
@@ -191,8 +192,8 @@ def _mk(name: str, path: str = "", **kwargs) -> Scenario:
     return Scenario(name, meta.kind, path, baseline=meta.baseline, target=meta.target, **kwargs)
 
 
-def scenarios(seeded: seed.Seeded, round_no: int, now: dt.datetime, slots: list) -> list[Scenario]:
-    """This round's scenarios; the write ones get request lists no other round uses."""
+def scenarios(seeded: seed.Seeded, now: dt.datetime, slots: list, copies: int) -> list[Scenario]:
+    """The scenarios; the write ones get LIST_SIZE distinct requests for each of ``copies`` servers."""
     first_day = seeded.window_start.date()
     to_day = first_day + dt.timedelta(days=13)
     directory = _reverse("sessions:directory")
@@ -212,16 +213,15 @@ def scenarios(seeded: seed.Seeded, round_no: int, now: dt.datetime, slots: list)
             headers={"Authorization": f"Token {seeded.list_token}"},
         ),
     ]
-    mine = slots[round_no * (LIST_SIZE + 1) : (round_no + 1) * (LIST_SIZE + 1)]
-    lines = payloads.booking_items(mine, seeded.booking_tokens)
+    lines = payloads.booking_items(slots[: copies * LIST_SIZE + 1], seeded.booking_tokens)
     out.append(
         _mk("booking request API (fresh slot each)", "/api/sessions/request", items=lines[1:], preflight_line=lines[0])
     )
     name = "M-Pesa callback (distinct attempt each)"
     try:
         clients = list(User.objects.filter(email__startswith="client").order_by("pk")[:200])
-        first_hour = (now + dt.timedelta(days=2 + 60 * round_no)).replace(minute=0, second=0, microsecond=0)
-        attempts = payloads.processing_attempts(seeded, LIST_SIZE + 1, first_hour, clients, offset=round_no * 10_000)
+        first_hour = (now + dt.timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+        attempts = payloads.processing_attempts(seeded, copies * LIST_SIZE + 1, first_hour, clients, offset=0)
     except ImportError as exc:
         out.append(_mk(name, skipped=f"payments not built: {exc}"))
     else:
@@ -230,94 +230,98 @@ def scenarios(seeded: seed.Seeded, round_no: int, now: dt.datetime, slots: list)
     return out
 
 
-def preflight(sc: Scenario) -> str:
+def preflight(sc: Scenario, port: int = PORT) -> str:
     """One request before the load: a scenario that does not answer 2xx is reported, not measured."""
     if sc.skipped:
         return sc.skipped
     if sc.preflight_line:
         _method, path, token, body = sc.preflight_line.split("\t", 3)
         headers = {"Authorization": f"Token {token}"} if token != "-" else {}
-        status = http_get(path, headers, body.encode())
+        status = http_get(path, headers, body.encode(), port=port)
     else:
-        status = http_get(sc.path, sc.headers)
+        status = http_get(sc.path, sc.headers, port=port)
     return "" if 200 <= status < 300 else f"answers {status} (not built yet?)"
 
 
-def http_round(workers: int, seeded: seed.Seeded, round_no: int, args, slots: list) -> Round:
-    """One gunicorn, every scenario; each measured in PAIRS turns alternating with its baseline.
+def http_rounds(worker_counts: list[int], seeded: seed.Seeded, args, slots: list) -> list[Round]:
+    """One gunicorn per worker count, side by side; every figure measured in PAIRS turns.
 
-    Alternating (baseline, scenario) x PAIRS keeps each ratio's two figures seconds apart, so
-    that load drifting on the shared cores moves both alike.
+    Turns go round the servers, and each scenario's turn comes right after a turn of its
+    baseline on the same server: load drifting on the shared cores moves all of them alike,
+    both the ratios and the choice between worker counts.
     """
     flush_redis()
-    now = timezone.now()
-    round_ = Round(workers)
-    planned = scenarios(seeded, round_no, now, slots)
+    rounds = [Round(w) for w in worker_counts]
+    ports = [PORT + 2 * i for i in range(len(worker_counts))]  # PORT + 1 is the simulator's
+    planned = scenarios(seeded, timezone.now(), slots, len(worker_counts))
     by_name = {sc.name: sc for sc in planned}
     chunk = max(2, round(args.seconds / PAIRS))
-    say(f"gunicorn with {workers} sync workers")
-    with servers.gunicorn(port=PORT, workers=workers) as proc:
-        LOG.add(shlex.join(proc.argv))
-        runs: dict[str, list[loadgen.Result]] = {}
+    with contextlib.ExitStack() as stack:
+        procs = []
+        for workers, port in zip(worker_counts, ports, strict=True):
+            say(f"gunicorn with {workers} sync workers on 127.0.0.1:{port}")
+            procs.append(stack.enter_context(servers.gunicorn(port=port, workers=workers)))
+            LOG.add(shlex.join(procs[-1].argv))
+        runs: list[dict[str, list[loadgen.Result]]] = [{} for _ in ports]
 
-        def measure(sc: Scenario, seconds: int, items: list[str] | None = None) -> loadgen.Result:
+        def measure(i: int, sc: Scenario, seconds: int, items: list[str] | None = None) -> None:
             result = loadgen.run(
                 sc.name,
-                f"http://127.0.0.1:{PORT}{sc.path}",
+                f"http://127.0.0.1:{ports[i]}{sc.path}",
                 seconds=seconds,
                 connections=CONNECTIONS,
                 headers=sc.headers,
                 items=items,
             )
-            LOG.add(result.command)
-            runs.setdefault(sc.name, []).append(result)
-            return result
-
-        def warm(sc: Scenario) -> None:
-            # Every worker: imports, connections, template cache.
-            url = f"http://127.0.0.1:{PORT}{sc.path if sc.items is None else '/bench/bare'}"
-            loadgen.run("warm-up", url, seconds=2, connections=CONNECTIONS, headers=sc.headers)
+            LOG.add(result.command.replace(f":{ports[i]}", ":<port>"))
+            runs[i].setdefault(sc.name, []).append(result)
 
         for sc in planned:
             wanted = args.profile or args.filter
             if wanted and wanted not in sc.name and not (args.filter and sc.kind == "baseline"):
                 continue
-            reason = preflight(sc)
+            reason = preflight(sc, ports[0])
             if reason:
-                round_.skipped[sc.name] = reason
+                for round_ in rounds:
+                    round_.skipped[sc.name] = reason
                 say(f"  skip {sc.name}: {reason}")
                 continue
-            warm(sc)
+            for port in ports:
+                # Every worker: imports, connections, template cache.
+                url = f"http://127.0.0.1:{port}{sc.path if sc.items is None else '/bench/bare'}"
+                loadgen.run("warm-up", url, seconds=2, connections=CONNECTIONS, headers=sc.headers)
             if args.profile:
-                profile(proc, sc, args)
+                profile(procs[0], sc, args, ports[0])
                 continue
-            if sc.kind == "baseline":
-                measure(sc, args.seconds)
-            else:
-                base = by_name[sc.baseline]
-                paired = []
-                for turn in range(PAIRS):
-                    paired.append(measure(base, chunk))
-                    share = None if sc.items is None else sc.items[turn::PAIRS]
-                    measure(sc, chunk, share)
-                round_.paired[sc.name] = loadgen.combine(base.name, paired)
-            result = round_.results[sc.name] = loadgen.combine(sc.name, runs[sc.name])
-            say(
-                f"  {sc.name}: {result.rps:.0f} req/s, p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, "
-                f"{result.errors} errors {result.codes or ''} ({result.requests} requests)"
-                + (
-                    f"; its baseline alongside: {round_.paired[sc.name].rps:.0f} req/s"
-                    if sc.name in round_.paired
-                    else ""
+            shares = [None if sc.items is None else sc.items[i :: len(ports)] for i in range(len(ports))]
+            for turn in range(PAIRS):
+                for i in range(len(ports)):
+                    items = None if shares[i] is None else shares[i][turn::PAIRS]
+                    if sc.kind == "baseline":
+                        measure(i, sc, chunk)
+                    else:
+                        measure(i, by_name[sc.baseline], chunk)
+                        measure(i, sc, chunk, items)
+            for i, round_ in enumerate(rounds):
+                result = round_.results[sc.name] = loadgen.combine(sc.name, runs[i][sc.name])
+                alongside = ""
+                if sc.kind != "baseline":
+                    turns = runs[i][sc.baseline][-PAIRS:]
+                    round_.paired[sc.name] = loadgen.combine(sc.baseline, turns)
+                    alongside = f"; its baseline alongside: {round_.paired[sc.name].rps:.0f} req/s"
+                say(
+                    f"  {round_.workers}w {sc.name}: {result.rps:.0f} req/s, p50 {result.p50_ms:.1f} ms, "
+                    f"p99 {result.p99_ms:.1f} ms, {result.errors} errors {result.codes or ''} "
+                    f"({result.requests} requests){alongside}"
                 )
-            )
-        for name, results in runs.items():
-            if by_name[name].kind == "baseline":
-                round_.results[name] = loadgen.combine(name, results)
-    return round_
+        for i, round_ in enumerate(rounds):
+            for name, results in runs[i].items():
+                if by_name[name].kind == "baseline":
+                    round_.results[name] = loadgen.combine(name, results)
+    return rounds
 
 
-def profile(proc: servers.Process, sc: Scenario, args) -> None:
+def profile(proc: servers.Process, sc: Scenario, args, port: int = PORT) -> None:
     """py-spy on every gunicorn worker while the scenario runs; the hottest functions go to results/profile-*.txt."""
     pyspy = ensure_pyspy()
     pids = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
@@ -345,7 +349,7 @@ def profile(proc: servers.Process, sc: Scenario, args) -> None:
     time.sleep(0.5)
     result = loadgen.run(
         sc.name,
-        f"http://127.0.0.1:{PORT}{sc.path}",
+        f"http://127.0.0.1:{port}{sc.path}",
         seconds=args.seconds,
         connections=CONNECTIONS,
         headers=sc.headers,
@@ -523,7 +527,7 @@ def main() -> None:
     began = time.monotonic()
     started_at = dt.datetime.now(dt.UTC)
     worker_counts = [int(w) for w in args.workers.split(",")]
-    for port in (PORT, SIM_PORT):
+    for port in (SIM_PORT, *(PORT + 2 * i for i in range(len(worker_counts)))):
         if not servers.port_is_free(port):
             raise SystemExit(f"127.0.0.1:{port} is taken: stop whatever listens there first")
 
@@ -558,8 +562,7 @@ def main() -> None:
     say(f"{len(slots)} distinct free hours for booking requests")
     rounds = []
     if "http" in phases:
-        for i, workers in enumerate(worker_counts):
-            rounds.append(http_round(workers, seeded, i, args, slots))
+        rounds = http_rounds(worker_counts, seeded, args, slots)
     if args.profile:
         return
     if rounds:
@@ -605,12 +608,12 @@ def write_results(target, rows, info, started_at, elapsed, best, rounds, slot, p
         "",
         f"Kept **{best.workers} sync workers** (the better geometric mean of req/s); "
         + ", ".join(f"{r.workers} workers measured too" for r in rounds if r is not best)
-        + f". Load: wrk, 1 thread, {CONNECTIONS} connections. Baselines run {args.seconds} s each; every other "
-        f"scenario runs in {PAIRS} turns of {max(2, round(args.seconds / PAIRS))} s, each right after a turn of its "
-        "baseline, and its ratios divide by those turns (req/s: all its requests over all its turns; p50/p99: the "
-        "median turn's). Request lists (bookings, callbacks) send each line once: at most "
-        f"{LIST_SIZE} per round or the turn's time. Errors: non-2xx answers plus socket errors; 'met' needs the "
-        "ratio, p99 at most 3x its baseline's, and no errors.",
+        + f". The gunicorns run side by side and every figure is measured in {PAIRS} turns of "
+        f"{max(2, round(args.seconds / PAIRS))} s that go round them; each scenario's turn comes right after a turn of "
+        "its baseline on the same server, and its ratios divide by those turns (req/s: all its requests over all its "
+        f"turns; p50/p99: the median turn's). Load: wrk, 1 thread, {CONNECTIONS} connections. Request lists (bookings, "
+        f"callbacks) send each line once, at most {LIST_SIZE} per server. Errors: non-2xx answers plus socket errors; "
+        "'met' needs the ratio, p99 at most 3x its baseline's, and no errors.",
         "",
         markdown(rows),
         "",
@@ -622,7 +625,7 @@ def write_results(target, rows, info, started_at, elapsed, best, rounds, slot, p
         f"{seed.DIRECTORY_THERAPISTS + 1} therapists accepting clients.",
         "- Free slots API: `GET /api/therapists/{id}/slots` for the busy therapist (400 sessions in 60 days), 14-day window.",
         "- Session list API: `GET /api/sessions` with a token, for a client with 50 sessions (first page of 20).",
-        "- Booking request API: `POST /api/sessions/request`, a different free hour each time, 1,000 clients "
+        "- Booking request API: `POST /api/sessions/request`, a different free hour each time, {seed.BOOKING_CLIENTS:,} clients "
         "(at most 6 requests each, under the 10 a day limit), therapists interleaved.",
         "- M-Pesa callback: `POST /api/mpesa/callback/<secret>/`, a success callback for a different processing "
         "attempt each time; no worker runs during this figure (the queued tasks are dropped after it).",

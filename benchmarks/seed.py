@@ -9,7 +9,7 @@ Everything is deterministic (one seeded Random) and lives in its own database:
   sessions that do not overlap in the 60 days from tomorrow (``busy_schedule``),
   and the same schedule is handed to django-appointment;
 - a client with 50 sessions (past, future, every status) for GET /api/sessions;
-- 1,000 booking clients with API tokens (the product allows 10 requests per client
+- 1,200 booking clients with API tokens (the product allows 10 requests per client
   per day, so no client goes over it);
 - payment therapists whose approved sessions the callback scenarios settle.
 """
@@ -38,7 +38,7 @@ FIRST = ["Achieng", "Wanjiru", "Otieno", "Kamau", "Njeri", "Mwangi", "Akinyi", "
 LAST = ["Odhiambo", "Mutua", "Wafula", "Cheruiyot", "Kariuki", "Omondi", "Njoroge", "Hassan", "Mugo", "Were"]
 
 DIRECTORY_THERAPISTS = 24
-BOOKING_CLIENTS = 1000
+BOOKING_CLIENTS = 1200
 BUSY_SESSIONS = 400
 WINDOW_DAYS = 60
 LIST_CLIENT_SESSIONS = 50
