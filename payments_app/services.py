@@ -276,7 +276,8 @@ def _callback_details(*, attempt: PaymentAttempt) -> list[daraja.StkResult]:
             parsed = daraja.parse_callback(cb.payload)
         except daraja.CallbackInvalid:
             continue
-        if parsed.metadata:
+        # A callback whose details do not match the push is not trusted (see mpesa_callback_process).
+        if parsed.metadata and not _mismatch(attempt=attempt, details=[parsed]):
             details.append(parsed)
     return details
 
@@ -628,6 +629,9 @@ def mpesa_callback_process(*, callback_id: int) -> str:
             )
         logger.warning("Callback %s is for an unknown checkout id", callback_id)
         return O.UNKNOWN_CHECKOUT
+    untrusted = _untrusted(attempt=attempt, callback=callback)
+    if untrusted:
+        return _callback_ignore(callback_id=callback_id, attempt=attempt, reason=untrusted)
     if attempt.is_final:
         result = daraja.parse_callback(callback.payload)
         payment_apply_result(
@@ -644,6 +648,37 @@ def mpesa_callback_process(*, callback_id: int) -> str:
     )
     callback.refresh_from_db()
     return callback.outcome
+
+
+def _untrusted(*, attempt: PaymentAttempt, callback: MpesaCallback) -> str:
+    """Why a success callback cannot be trusted (its amount or ids do not match the push), or ""."""
+    if callback.result_code != 0:
+        return ""
+    try:
+        parsed = daraja.parse_callback(callback.payload)
+    except daraja.CallbackInvalid:
+        return ""
+    return _mismatch(attempt=attempt, details=[parsed]) if parsed.metadata else ""
+
+
+def _callback_ignore(*, callback_id: int, attempt: PaymentAttempt, reason: str) -> str:
+    """Keep an untrusted callback for staff and act on nothing it says: no session changes because of it.
+
+    The push is still settled by what STK Query says (poller, status checks,
+    sweeper, or a genuine callback), from details that match it.
+    """
+    note = f"Ignored, does not match the push: {reason}"
+    with transaction.atomic():
+        locked = _lock_attempt(attempt)
+        callback = MpesaCallback.objects.select_for_update().get(pk=callback_id)
+        if callback.processed_at is not None:
+            return callback.outcome
+        _flag(attempt=locked, reason=note, source="callback", callback=callback)
+        locked.save()
+        MpesaCallback.objects.filter(pk=callback_id).update(
+            processed_at=timezone.now(), outcome=O.REVIEW, attempt=locked, note=note[:255]
+        )
+    return O.REVIEW
 
 
 def mpesa_callback_abandon(*, callback_id: int) -> None:
