@@ -242,7 +242,10 @@ def _schedule_poll(attempt_id: int) -> None:
     if poll_payment.app.conf.task_always_eager:
         # No broker, no countdowns: the callback and the status endpoint settle it instead.
         return
-    poll_payment.apply_async(args=[attempt_id], countdown=settings.MPESA_POLL_FIRST_DELAY_SECONDS)
+    try:
+        poll_payment.apply_async(args=[attempt_id], countdown=settings.MPESA_POLL_FIRST_DELAY_SECONDS)
+    except Exception:  # noqa: BLE001 - the push is out; the stuck-payment sweeper settles it instead
+        logger.exception("Could not queue the status poll for payment %s", attempt_id)
 
 
 def _abandon_created(*, attempt: PaymentAttempt, source: str) -> None:
@@ -598,7 +601,10 @@ def mpesa_callback_record(*, payload: dict, parsed: daraja.StkResult, source_ip:
 def _queue_callback(callback_id: int) -> None:
     from .tasks import process_callback
 
-    process_callback.delay(callback_id)
+    try:
+        process_callback.delay(callback_id)
+    except Exception:  # noqa: BLE001 - the callback is stored; the callback sweeper queues it again
+        logger.exception("Could not queue processing of callback %s", callback_id)
 
 
 def mpesa_callback_process(*, callback_id: int) -> str:

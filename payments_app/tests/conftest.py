@@ -11,6 +11,19 @@ PAID_PHONE = "0712345670"  # last digit 0: paid
 CANCEL_PHONE = "0712345672"  # last digit 2: 1032 cancelled by user
 
 
+@pytest.fixture(autouse=True)
+def _usable_celery_producer_pool():
+    """Celery (5.7) takes a producer even for eager tasks. If an earlier test elsewhere closed the app's
+    connection pool but left the producer pool pointing at it, every ``.delay()`` would fail: start clean."""
+    from booking_project.celery import app
+
+    amqp = app.__dict__.get("amqp")
+    producers = getattr(amqp, "_producer_pool", None)
+    if producers is not None and getattr(producers.connections, "_closed", False):
+        app._pool = None
+        amqp._producer_pool = None
+
+
 @pytest.fixture
 def simulator(settings):
     """The Daraja simulator as a real HTTP server on a free port. Callbacks off: tests post their own."""

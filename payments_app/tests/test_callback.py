@@ -358,3 +358,16 @@ def test_generated_bodies_never_cause_a_server_error(simulator, post, body):
     else:
         assert response.json() == ACCEPTED
         assert MpesaCallback.objects.count() == before + 1
+
+
+def test_callback_is_accepted_even_when_the_task_cannot_be_queued(post, pay, monkeypatch):
+    """The raw callback is committed first; a broker outage must not turn Daraja's answer into a 500."""
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(tasks.process_callback, "delay", broker_down)
+    attempt = pay()
+    assert post(success_for(attempt)).json() == ACCEPTED
+    callback = MpesaCallback.objects.get()
+    assert callback.processed_at is None  # the sweeper queues it again

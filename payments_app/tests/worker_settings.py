@@ -18,3 +18,10 @@ DARAJA_CALLBACK_BASE_URL = os.environ["WORKER_CALLBACK_BASE_URL"]
 MPESA_CALLBACK_SECRET = os.environ["WORKER_CALLBACK_SECRET"]
 MPESA_POLL_FIRST_DELAY_SECONDS = 1.0
 MPESA_POLL_INTERVAL_SECONDS = 1.0
+if os.environ.get("WORKER_VISIBILITY_TIMEOUT"):
+    # test_payment_worker_kill.py: a killed worker's unacknowledged message comes back within seconds.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": int(os.environ["WORKER_VISIBILITY_TIMEOUT"]),
+        "unacked_restore_interval": 1,
+        "unacked_restore_throttle": 1,
+    }
