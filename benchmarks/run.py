@@ -71,8 +71,12 @@ class Log:
     def __init__(self) -> None:
         self.commands: list[str] = []
 
-    def add(self, cmd: str | list[str]) -> None:
+    def add(self, cmd: str | list[str], env: bool = False) -> None:
         text = cmd if isinstance(cmd, str) else shlex.join(cmd)
+        text = text.replace(f"{ROOT}/", "")
+        text = re.sub(r"Token [0-9a-f]{40}", "Token <the list client's token>", text)
+        if env:
+            text = "DJANGO_SETTINGS_MODULE=benchmarks.settings " + text
         if text not in self.commands:
             self.commands.append(text)
 
@@ -261,7 +265,7 @@ def http_rounds(worker_counts: list[int], seeded: seed.Seeded, args, slots: list
         for workers, port in zip(worker_counts, ports, strict=True):
             say(f"gunicorn with {workers} sync workers on 127.0.0.1:{port}")
             procs.append(stack.enter_context(servers.gunicorn(port=port, workers=workers)))
-            LOG.add(shlex.join(procs[-1].argv))
+            LOG.add(procs[-1].argv, env=True)
         runs: list[dict[str, list[loadgen.Result]]] = [{} for _ in ports]
 
         def measure(i: int, sc: Scenario, seconds: int, items: list[str] | None = None) -> None:
@@ -398,7 +402,7 @@ def callbacks_end_to_end(seeded: seed.Seeded, workers: int, n: int, concurrency:
         "daraja-simulator",
         [str(servers.VENV_BIN / "python"), "manage.py", "daraja_simulator", "--port", str(SIM_PORT), *sim_argv_extra],
     )
-    LOG.add(shlex.join(sim.argv))
+    LOG.add(sim.argv, env=True)
     try:
         servers.wait_for_port(SIM_PORT)
         clients = list(User.objects.filter(email__startswith="client").order_by("pk")[200:400])
@@ -413,13 +417,13 @@ def callbacks_end_to_end(seeded: seed.Seeded, workers: int, n: int, concurrency:
         # payment_initiate queued a status poll for each push; drop them so that the callbacks are what settles.
         flush_redis()
         with servers.gunicorn(port=PORT, workers=workers) as web:
-            LOG.add(shlex.join(web.argv))
+            LOG.add(web.argv, env=True)
             status = http_get(payloads.callback_path(), body=b"{}")
             if status == 404:
                 out.skipped = "the callback URL answers 404 (not built yet?)"
                 return out
             worker = servers.celery_worker(concurrency=concurrency)
-            LOG.add(shlex.join(worker.argv))
+            LOG.add(worker.argv, env=True)
             try:
                 wait_for_worker()
                 started = time.monotonic()
