@@ -8,10 +8,15 @@ class NotificationsAppConfig(AppConfig):
 
     def ready(self):
         from anymail.signals import tracking
+        from django.db.models.signals import post_save
 
+        from sessions_app.models import SessionEvent
         from sessions_app.signals import session_changed
 
         from . import receivers
 
+        post_save.connect(
+            receivers.on_session_event_created, sender=SessionEvent, dispatch_uid="notifications_on_session_event"
+        )
         session_changed.connect(receivers.on_session_changed, dispatch_uid="notifications_on_session_changed")
         tracking.connect(receivers.on_tracking, dispatch_uid="notifications_on_anymail_tracking")

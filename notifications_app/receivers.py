@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from django.db import transaction
+
 from . import services
 
 logger = logging.getLogger(__name__)
@@ -20,6 +22,26 @@ def on_session_changed(sender, *, session_id: int, action: str, **kwargs) -> Non
         services.notifications_for_session_change(session_id=session_id, action=action)
     except Exception:
         logger.exception("Could not queue emails for session %s after %r.", session_id, action)
+
+
+def on_session_event_created(sender, *, instance, created: bool, raw: bool = False, **kwargs) -> None:
+    """A session change is being written: log its emails in the same transaction, so they commit with it.
+
+    Logged only after the commit (on_session_changed), they would be lost to a
+    worker killed between that commit and the insert, a receipt among them.
+    Sending still waits for the commit; requeue_stale_notifications queues again
+    a row whose task never reached the broker. A failure here must not undo the
+    change: it is rolled back to its savepoint and on_session_changed tries again.
+    """
+    if not created or raw:
+        return
+    try:
+        with transaction.atomic():
+            services.notifications_for_session_change(session_id=instance.session_id, action=instance.action)
+    except Exception:
+        logger.exception(
+            "Could not log emails for session %s with %r; retrying after commit.", instance.session_id, instance.action
+        )
 
 
 def on_tracking(sender, *, event, esp_name: str, **kwargs) -> None:

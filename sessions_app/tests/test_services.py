@@ -349,4 +349,5 @@ def test_transition_query_count(client_user, session_type):
     session = request(client_user, session_type)
     with CaptureQueriesContext(connection) as ctx:
         services.session_approve(session=session, actor=session_type.therapist.user)
-    assert len(ctx.captured_queries) <= 8
+    # 6 for the transition, the rest for the email notifications_app logs in the same transaction (issue 8).
+    assert len(ctx.captured_queries) <= 16
