@@ -475,12 +475,11 @@ def _apply_late(*, attempt: PaymentAttempt, source: str, source_ip: str | None, 
         _save_with_receipt(attempt=attempt, source=source)
         if attempt.mpesa_receipt_number:
             # The session was confirmed on STK Query's word before the receipt arrived.
-            Session.objects.filter(
-                pk=attempt.session_id,
-                payment_status=P.PAID,
-                mpesa_checkout_request_id=attempt.checkout_request_id,
-                mpesa_receipt_number__isnull=True,
-            ).update(mpesa_receipt_number=attempt.mpesa_receipt_number)
+            session_services.session_record_receipt(
+                session=attempt.session_id,
+                checkout_request_id=attempt.checkout_request_id,
+                receipt_number=attempt.mpesa_receipt_number,
+            )
             _event(
                 kind=E.RECEIPT_RECORDED,
                 attempt=attempt,

@@ -582,6 +582,33 @@ def session_mark_paid(
     return locked
 
 
+def session_record_receipt(*, session: Session | int, checkout_request_id: str, receipt_number: str) -> bool:
+    """Fill in the M-Pesa receipt of a session STK Query confirmed before the callback brought it.
+
+    Only for that payment (same checkout id) and only once; returns whether it was recorded.
+    """
+    with transaction.atomic():
+        locked = _lock(session)
+        if (
+            locked.payment_status != P.PAID
+            or locked.mpesa_checkout_request_id != checkout_request_id
+            or locked.mpesa_receipt_number
+        ):
+            return False
+        locked.mpesa_receipt_number = receipt_number
+        locked.save(update_fields=["mpesa_receipt_number", "updated_at"])
+        _record(
+            session=locked,
+            action="receipt",
+            actor=None,
+            from_status=locked.status,
+            from_payment_status=locked.payment_status,
+            note=f"M-Pesa receipt {receipt_number}.",
+            source="daraja",
+        )
+    return True
+
+
 def session_mark_refunded(
     *, session: Session | int, actor: User, note: str = "", source_ip: str | None = None
 ) -> Session:

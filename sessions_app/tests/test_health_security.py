@@ -47,6 +47,7 @@ def test_healthz_checks_real_broker_and_worker_absent(client, settings):
         if app._pool is not None:
             app._pool.force_close_all()
             app._pool = None
+        app.amqp._producer_pool = None
     body = response.json()
     assert body["checks"]["broker"] == "ok"
     assert body["checks"]["worker"].startswith("error")  # no worker runs in this test
