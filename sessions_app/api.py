@@ -28,6 +28,7 @@ from rest_framework.views import APIView
 from . import selectors, services
 from .exceptions import RateLimited
 from .forms import LoginForm
+from .http import client_ip
 from .models import Session, SessionType, TherapistProfile
 from .serializers import (
     MAX_ID,
@@ -98,10 +99,6 @@ class Pages(PageNumberPagination):
             if parameter["name"] == self.page_query_param:
                 parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": 10**18 - 1}
         return parameters
-
-
-def _client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 class UserZoneMixin:
@@ -319,7 +316,7 @@ def _request_session(request) -> Response:
         notes=data.get("notes", ""),
         idempotency_key=key,
         source="api",
-        source_ip=_client_ip(request),
+        source_ip=client_ip(request),
     )
     replayed = key is not None and session.created_at < asked_at
     return _session_response(
@@ -431,7 +428,7 @@ class SessionApproveView(UserZoneMixin, APIView):
         session = _visible_or_404(request, id)
         EmptySerializer(data=request.data).is_valid(raise_exception=True)
         session = services.session_approve(
-            session=session.pk, actor=request.user, source="api", source_ip=_client_ip(request)
+            session=session.pk, actor=request.user, source="api", source_ip=client_ip(request)
         )
         return _session_response(request, session)
 
@@ -455,7 +452,7 @@ class SessionDeclineView(UserZoneMixin, APIView):
             actor=request.user,
             reason=serializer.validated_data["reason"],
             source="api",
-            source_ip=_client_ip(request),
+            source_ip=client_ip(request),
         )
         return _session_response(request, session)
 
@@ -480,6 +477,6 @@ class SessionCancelView(UserZoneMixin, APIView):
             actor=request.user,
             reason=serializer.validated_data["reason"],
             source="api",
-            source_ip=_client_ip(request),
+            source_ip=client_ip(request),
         )
         return _session_response(request, session)

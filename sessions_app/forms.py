@@ -19,6 +19,7 @@ from django.contrib.auth.forms import AuthenticationForm
 
 from . import ratelimit
 from .exceptions import RateLimited
+from .http import client_ip
 from .models import TIME_ZONE_CHOICES, SessionType, TherapistProfile, User
 from .phone import ACCEPTED_FORMS, INVALID_MESSAGE, InvalidPhone, normalize_msisdn, to_e164
 
@@ -132,7 +133,7 @@ class LoginForm(AuthenticationForm):
         self.locked = False
 
     def _client_ip(self) -> str:
-        return (self.request.META.get("REMOTE_ADDR") if self.request else "") or "unknown"
+        return (client_ip(self.request) if self.request else None) or "unknown"
 
     def _minutes_left(self) -> str:
         seconds = self.WINDOW - int(time.time() % self.WINDOW)

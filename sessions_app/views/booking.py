@@ -24,9 +24,10 @@ from django.utils.http import urlencode
 from .. import selectors, services
 from ..exceptions import BookingError, RateLimited, SlotUnavailable, ValidationFailed
 from ..forms import BookingDetailsForm, ChooseSessionTypeForm, ChooseTherapistForm, DayForm, SlotForm
+from ..http import client_ip
 from ..models import SessionType, TherapistProfile, User
 from ..phone import InvalidPhone, normalize_msisdn
-from .common import client_ip, client_login_required
+from .common import client_login_required
 
 STATE_KEY = "booking"
 PHONES_KEY = "mpesa_phones"  # {session pk: MSISDN chosen in step 3}, for the pay page to pre-fill

@@ -9,8 +9,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from .. import selectors, services
 from ..exceptions import BookingError, ValidationFailed
 from ..forms import CancelForm, DirectoryFilterForm
+from ..http import client_ip
 from ..models import Session, TherapistProfile, User
-from .common import client_ip, client_login_required, paginate, query_without
+from .common import client_login_required, paginate, query_without
 
 DIRECTORY_PAGE_SIZE = 10
 SESSIONS_PAGE_SIZE = 10

@@ -14,11 +14,6 @@ def client_login_required(view):
     return login_required(view, login_url=LOGIN_URL)
 
 
-def client_ip(request: HttpRequest) -> str | None:
-    """The address the request came from (the proxy, when behind one, sets REMOTE_ADDR correctly)."""
-    return request.META.get("REMOTE_ADDR") or None
-
-
 def paginate(request: HttpRequest, items, *, per_page: int, param: str = "page") -> Page:
     """One page of ``items``; an out-of-range or malformed page number gives the nearest real page."""
     return Paginator(items, per_page).get_page(request.GET.get(param))

@@ -42,10 +42,6 @@ def therapist_required(view):
     return wrapper
 
 
-def client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
-
-
 def safe_next(request: HttpRequest, default: str) -> str:
     """Where to go after an action: the form's ``next`` when it is one of our own pages."""
     target = request.POST.get("next") or request.GET.get("next") or ""

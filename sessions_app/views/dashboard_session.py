@@ -19,8 +19,9 @@ from django.views.decorators.http import require_POST
 from .. import selectors, services
 from ..dashboard_forms import MeetingLinkForm, NoteForm, ReasonForm, add_booking_error
 from ..exceptions import BookingError
+from ..http import client_ip
 from ..models import Session, SessionType, TherapistNote
-from .dashboard import client_ip, local, safe_next, therapist_required, time_left
+from .dashboard import local, safe_next, therapist_required, time_left
 
 # Which of allowed_actions() each button stands for, in the order they are shown.
 ACTION_ORDER = ["approve", "decline", "start", "complete", "mark_no_show", "cancel"]
