@@ -3,6 +3,8 @@ import re
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from sessions_app.admin import AuditedAdminMixin
+
 from . import services
 from .models import Notification
 
@@ -10,7 +12,7 @@ REFERENCE = re.compile(r"^\s*BK0*(\d+)\s*$", re.IGNORECASE)
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(AuditedAdminMixin, admin.ModelAdmin):
     """The email log: read-only, searchable, and staff can send an email again."""
 
     list_display = [

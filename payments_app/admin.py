@@ -5,6 +5,7 @@ import json
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from sessions_app.admin import AuditedAdminMixin
 from sessions_app.exceptions import BookingError
 
 from . import services
@@ -18,8 +19,8 @@ def _pretty(value) -> str:
     return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Payments are written by Daraja's answers through services only; staff read them."""
+class ReadOnlyAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """Payments are written by Daraja's answers through services only; staff read them (and are audited)."""
 
     def has_add_permission(self, request, obj=None):
         return False

@@ -68,3 +68,16 @@ def test_user_admin_views_are_audited(client):
     client.force_login(staff)
     client.get(reverse("admin:sessions_app_user_change", args=[person.pk]))
     assert AuditEntry.objects.filter(action="view", model="sessions_app.user", object_id=str(person.pk)).exists()
+
+
+def test_payment_and_email_admin_views_are_audited(client):
+    from sessions_app.models import AuditEntry
+
+    client.force_login(UserFactory(staff=True))
+    for name in ("payments_app_paymentattempt", "payments_app_mpesacallback", "notifications_app_notification"):
+        assert client.get(reverse(f"admin:{name}_changelist")).status_code == 200
+    assert set(AuditEntry.objects.values_list("model", flat=True)) >= {
+        "payments_app.paymentattempt",
+        "payments_app.mpesacallback",
+        "notifications_app.notification",
+    }
