@@ -179,7 +179,8 @@ def queue_to_worker(monkeypatch, queue):
     """Queue callback processing on Redis for the worker (this process's Celery is eager), keeping the task ids."""
     from celery import Celery
 
-    sender = Celery("payments-kill-test", broker=REDIS_URL)
+    # Not the current app: the project's eager app must stay current for the tests that run after this one.
+    sender = Celery("payments-kill-test", broker=REDIS_URL, set_as_current=False)
     sender.conf.broker_transport_options = {"visibility_timeout": VISIBILITY_TIMEOUT}
     task_ids: list[str] = []
 
