@@ -12,14 +12,20 @@ logger = logging.getLogger(__name__)
 
 
 def on_session_changed(sender, *, session_id: int, action: str, **kwargs) -> None:
-    """sessions_app sends this after the change committed: queue the emails it calls for.
+    """sessions_app sends this after the change committed: publish ONE task that sends its emails.
 
+    The request does no more than that publish; the rows were logged with the
+    change (on_session_event_created) and the worker logs any still missing.
     Never raises: the change is already committed and its caller must not see a
     mail problem. What fails here is logged, and requeue_stale_notifications
     picks up rows whose task was not queued.
     """
+    if action not in services.ACTION_NOTIFICATIONS:
+        return
     try:
-        services.notifications_for_session_change(session_id=session_id, action=action)
+        from .tasks import notify_session_change
+
+        notify_session_change.delay(session_id, action)
     except Exception:
         logger.exception("Could not queue emails for session %s after %r.", session_id, action)
 
@@ -31,13 +37,16 @@ def on_session_event_created(sender, *, instance, created: bool, raw: bool = Fal
     worker killed between that commit and the insert, a receipt among them.
     Sending still waits for the commit; requeue_stale_notifications queues again
     a row whose task never reached the broker. A failure here must not undo the
-    change: it is rolled back to its savepoint and on_session_changed tries again.
+    change: it is rolled back to its savepoint and the task on_session_changed
+    publishes logs it again in the worker.
     """
     if not created or raw:
         return
     try:
         with transaction.atomic():
-            services.notifications_for_session_change(session_id=instance.session_id, action=instance.action)
+            services.notifications_for_session_change(
+                session_id=instance.session_id, action=instance.action, enqueue=False
+            )
     except Exception:
         logger.exception(
             "Could not log emails for session %s with %r; retrying after commit.", instance.session_id, instance.action

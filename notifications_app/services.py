@@ -78,12 +78,14 @@ def _enqueue(notification_id: int) -> None:
 
 
 def notification_queue(
-    *, session: Session, recipient: User, kind: str, event: SessionEvent | None = None
+    *, session: Session, recipient: User, kind: str, event: SessionEvent | None = None, enqueue: bool = True
 ) -> Notification | None:
     """Log one email and queue its sending once this transaction commits.
 
     Returns the new row, or None when this kind already went (or is going) to
     this recipient for this session (or this event, for repeatable kinds).
+    With ``enqueue=False`` only the row is written: the caller sends it (the
+    session-change task does, see notifications_send_for_session_change).
     """
     if not recipient.is_active or not recipient.email:
         return None
@@ -96,28 +98,60 @@ def notification_queue(
         notification, created = Notification.objects.get_or_create(**lookup)
         if not created:
             return None
-        transaction.on_commit(lambda: _enqueue(notification.pk), robust=True)
+        if enqueue:
+            transaction.on_commit(lambda: _enqueue(notification.pk), robust=True)
     return notification
 
 
-def notifications_for_session_change(*, session_id: int, action: str) -> list[Notification]:
-    """Queue what one announced session change calls for (see ACTION_NOTIFICATIONS)."""
-    wanted = ACTION_NOTIFICATIONS.get(action)
-    if not wanted:
-        return []
+def _session_change_targets(*, session_id: int, action: str) -> tuple[Session, SessionEvent | None] | None:
+    """The session (with both people) and, for repeatable kinds, the event a change's emails are about."""
+    if not ACTION_NOTIFICATIONS.get(action):
+        return None
     session = Session.objects.select_related("client", "therapist__user").get(pk=session_id)
     event = None
     if action == "payment_failed":
         event = session.events.filter(action="payment_failed").order_by("-at", "-id").first()
         if event is None:
-            return []
+            return None
+    return session, event
+
+
+def notifications_for_session_change(*, session_id: int, action: str, enqueue: bool = True) -> list[Notification]:
+    """Queue what one announced session change calls for (see ACTION_NOTIFICATIONS).
+
+    ``enqueue=False`` logs the rows only (inside the change's own transaction);
+    the one task published after the commit sends them.
+    """
+    targets = _session_change_targets(session_id=session_id, action=action)
+    if targets is None:
+        return []
+    session, event = targets
     queued = []
-    for role, kind in wanted:
+    for role, kind in ACTION_NOTIFICATIONS[action]:
         recipient = session.client if role == CLIENT else session.therapist.user
-        notification = notification_queue(session=session, recipient=recipient, kind=kind, event=event)
+        notification = notification_queue(session=session, recipient=recipient, kind=kind, event=event, enqueue=enqueue)
         if notification is not None:
             queued.append(notification)
     return queued
+
+
+def notifications_to_send_for_session_change(*, session_id: int, action: str) -> list[int]:
+    """The worker's half of a session change: log any email still missing, return the ids still queued.
+
+    Safe to run twice: the unique constraints make the logging find the rows
+    already there, and notification_send sends a row only while it is queued.
+    """
+    notifications_for_session_change(session_id=session_id, action=action, enqueue=False)
+    targets = _session_change_targets(session_id=session_id, action=action)
+    if targets is None:
+        return []
+    session, event = targets
+    rows = Notification.objects.filter(
+        session=session, kind__in=[kind for _, kind in ACTION_NOTIFICATIONS[action]], status=Notification.Status.QUEUED
+    )
+    if event is not None:
+        rows = rows.filter(event=event)
+    return list(rows.order_by("pk").values_list("pk", flat=True))
 
 
 def reminders_queue_due(*, now: dt.datetime | None = None) -> int:

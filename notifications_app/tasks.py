@@ -39,6 +39,30 @@ def send_notification(self, notification_id: int) -> str:
         raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries))
 
 
+@shared_task(name="notifications_app.tasks.notify_session_change", acks_late=True)
+def notify_session_change(session_id: int, action: str) -> int:
+    """One message per committed session change: log its emails if still missing, then send them here.
+
+    The request publishes only this (ids and the action); the rows were normally
+    logged in the change's own transaction already. A send that fails for a
+    transient reason goes on as send_notification at its first retry, with the
+    same backoff and the same number of attempts in all. Returns how many were
+    handled. Safe to run twice (see notifications_to_send_for_session_change).
+    """
+    ids = services.notifications_to_send_for_session_change(session_id=session_id, action=action)
+    for notification_id in ids:
+        try:
+            services.notification_send(notification_id=notification_id)
+        except Notification.DoesNotExist:
+            logger.warning("Notification %s no longer exists.", notification_id)
+        except services.NotificationSendError:
+            send_notification.apply_async(args=[notification_id], countdown=retry_countdown(0), retries=1)
+        except Exception:
+            logger.exception("Notification %s could not be sent here; queued on its own.", notification_id)
+            send_notification.delay(notification_id)
+    return len(ids)
+
+
 @shared_task(name="notifications_app.tasks.send_due_reminders", acks_late=True)
 def send_due_reminders() -> int:
     """Beat, every 5 minutes: the 24-hour and 1-hour reminders, each once per confirmed session."""
