@@ -255,10 +255,17 @@ class TherapistSlotsView(UserZoneMixin, APIView):
     )
     def get(self, request, id: int):
         params = _query_params(SlotQuerySerializer, request)
-        therapist = _therapist_or_404(id)
-        session_type = next((t for t in therapist.active_types if t.pk == params["session_type"]), None)
+        # One query on the way that succeeds: the type, its therapist and their user together.
+        session_type = (
+            SessionType.objects.select_related("therapist__user")
+            .filter(pk=params["session_type"], therapist_id=id, is_active=True, therapist__user__is_active=True)
+            .first()
+        )
         if session_type is None:
+            if not TherapistProfile.objects.filter(pk=id, user__is_active=True).exists():
+                raise NotFound("No such therapist.")
             raise ValidationError({"session_type": ["Choose one of this therapist's session types."]})
+        therapist = session_type.therapist
         tz = therapist.tz
         window_start = _window_edge(params.get("from"), tz=tz, end=False) or timezone.now()
         window_end = _window_edge(params.get("to"), tz=tz, end=True) or (
@@ -296,10 +303,22 @@ def _idempotency_key(request) -> str | None:
     return hashlib.sha256(f"api:{request.user.pk}:{raw}".encode()).hexdigest()
 
 
+def _has_related(session: Session) -> bool:
+    """Whether everything the JSON needs (client, therapist with user, session type) is already loaded."""
+    return (
+        Session.client.is_cached(session)
+        and Session.session_type.is_cached(session)
+        and Session.therapist.is_cached(session)
+        and TherapistProfile.user.is_cached(session.therapist)
+    )
+
+
 def _session_response(request, session: Session, *, status_code: int = status.HTTP_200_OK, headers=None):
-    # Re-read through the selector: one query, everything the JSON needs joined in.
-    fresh = selectors.session_get_visible(user=request.user, pk=session.pk) or session
-    return Response(SessionSerializer(fresh, context={"request": request}).data, status=status_code, headers=headers)
+    # What the service returned when it comes with its related rows; otherwise re-read
+    # through the selector: one query, everything the JSON needs joined in.
+    if not _has_related(session):
+        session = selectors.session_get_visible(user=request.user, pk=session.pk) or session
+    return Response(SessionSerializer(session, context={"request": request}).data, status=status_code, headers=headers)
 
 
 def _request_session(request) -> Response:
@@ -319,6 +338,14 @@ def _request_session(request) -> Response:
         source_ip=client_ip(request),
     )
     replayed = key is not None and session.created_at < asked_at
+    if (
+        not replayed
+        and Session.therapist.is_cached(session)
+        and session.therapist_id == data["therapist"].pk
+        and not TherapistProfile.user.is_cached(session.therapist)
+    ):
+        # The service locked the therapist row again (without its user); the serializer loaded the user.
+        session.therapist.user = data["therapist"].user
     return _session_response(
         request,
         session,

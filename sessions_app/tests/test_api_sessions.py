@@ -473,3 +473,62 @@ def test_started_session_cannot_be_cancelled():
     response = api_as(session.client).post(f"/api/sessions/{session.pk}/cancel", {"reason": "Late."}, format="json")
     assert response.status_code == 409
     assert "already started" in response.json()["message"]
+
+
+# --- The flat representation ----------------------------------------------------------------
+
+
+def test_the_flat_json_is_what_the_declared_fields_give():
+    """SessionSerializer builds its JSON by hand for speed; it must stay what DRF's fields would render."""
+    from rest_framework import serializers as drf
+
+    from sessions_app.selectors import sessions_visible_to
+    from sessions_app.serializers import SessionSerializer
+
+    session_type = SessionTypeFactory()
+    client_user = ClientFactory(time_zone="Europe/London")
+    SessionFactory(client=client_user, session_type=session_type, start=future_slot(days=2))
+    SessionFactory(
+        client=client_user,
+        session_type=session_type,
+        start=future_slot(days=3),
+        status=S.CONFIRMED,
+        payment_status=P.PAID,
+        pay_by=timezone.now(),
+        meeting_link="https://meet.example/abc",
+        mpesa_receipt_number="QKJ4ABCDE1",
+        decline_reason="",
+        cancel_reason="Moved.",
+        refund_due=True,
+    )
+    for user in (client_user, session_type.therapist.user):
+        request = APIClient().get("/").wsgi_request
+        request.user = user
+        with timezone.override(zoneinfo.ZoneInfo(user.time_zone)):
+            for session in sessions_visible_to(user=user):
+                serializer = SessionSerializer(session, context={"request": request})
+                assert serializer.data == drf.ModelSerializer.to_representation(serializer, session)
+
+
+def test_a_request_answers_from_what_the_service_returned(session_type, client_user, monkeypatch):
+    """No re-read of the new session: the service's instance already has its client, therapist and type."""
+
+    def no_reread(**kwargs):
+        raise AssertionError("the new session was read again")
+
+    monkeypatch.setattr("sessions_app.api.selectors.session_get_visible", no_reread)
+    response = api_as(client_user).post("/api/sessions/request", booking(session_type), format="json")
+    assert response.status_code == 201
+    body = response.json()
+    session = Session.objects.get(pk=body["id"])
+    assert body["therapist"] == {"id": session_type.therapist_id, "name": session_type.therapist.user.full_name}
+    assert body["client"] == {"id": client_user.pk, "name": client_user.full_name}
+    assert body["session_type"] == {
+        "id": session_type.pk,
+        "name": session_type.name,
+        "duration": session_type.duration_minutes,
+        "mode": session_type.mode,
+    }
+    assert body["reference"] == session.reference
+    assert body["status"] == S.PENDING_APPROVAL
+    assert body["allowed_actions"] == ["cancel"]
