@@ -69,8 +69,10 @@ def _event(
     source_ip: str | None = None,
     message: str = "",
     data: dict | None = None,
+    at: dt.datetime | None = None,
 ) -> PaymentEvent:
     return PaymentEvent.objects.create(
+        **({"at": at} if at is not None else {}),
         kind=kind,
         attempt=attempt,
         session_id=session_id or (attempt.session_id if attempt else None),
@@ -571,30 +573,63 @@ def payments_settle_stuck(*, now: dt.datetime | None = None) -> int:
 
 
 def mpesa_callback_record(*, payload: dict, parsed: daraja.StkResult, source_ip: str | None) -> MpesaCallback:
-    """Store the raw callback and commit it, before anything else looks at it; then queue processing."""
+    """Store the raw callback and commit it, before anything else looks at it; then queue processing.
+
+    Only that: the "callback received" event and the copy of the payload onto
+    the attempt are written by the task (_callback_received), so Daraja's
+    request costs one lookup, one insert and one publish.
+    """
     with transaction.atomic():
-        attempt = PaymentAttempt.objects.filter(checkout_request_id=parsed.checkout_request_id).first()
+        attempt_id = (
+            PaymentAttempt.objects.filter(checkout_request_id=parsed.checkout_request_id)
+            .values_list("pk", flat=True)
+            .first()
+        )
         callback = MpesaCallback.objects.create(
             source_ip=source_ip,
             checkout_request_id=parsed.checkout_request_id,
             merchant_request_id=parsed.merchant_request_id,
             result_code=parsed.result_code,
             payload=payload,
-            attempt=attempt,
-        )
-        if attempt is not None:
-            PaymentAttempt.objects.filter(pk=attempt.pk, callback_payload__isnull=True).update(callback_payload=payload)
-        _event(
-            kind=E.CALLBACK_RECEIVED,
-            attempt=attempt,
-            callback=callback,
-            source="daraja",
-            source_ip=source_ip,
-            message=f"ResultCode {parsed.result_code}: {parsed.result_desc}",
+            attempt_id=attempt_id,
         )
         callback_id = callback.pk
         transaction.on_commit(lambda: _queue_callback(callback_id))
     return callback
+
+
+def _callback_received(*, callback: MpesaCallback) -> None:
+    """The task's first step for a stored callback: keep its payload on the attempt, log its arrival. Once each.
+
+    Runs before the attempt is read for settling, so the settle sees the payload.
+    Locks the attempt, then the callback: the order every other writer uses.
+    The event carries the time the callback arrived, not the time it was processed.
+    """
+    with transaction.atomic():
+        attempt = (
+            PaymentAttempt.objects.select_for_update()
+            .filter(checkout_request_id=callback.checkout_request_id)
+            .order_by("pk")
+            .first()
+        )
+        locked = MpesaCallback.objects.select_for_update().get(pk=callback.pk)
+        if attempt is not None and attempt.callback_payload is None:
+            PaymentAttempt.objects.filter(pk=attempt.pk).update(callback_payload=locked.payload)
+        if PaymentEvent.objects.filter(callback=locked, kind=E.CALLBACK_RECEIVED).exists():
+            return
+        try:
+            desc = daraja.parse_callback(locked.payload).result_desc
+        except daraja.CallbackInvalid:
+            desc = ""
+        _event(
+            kind=E.CALLBACK_RECEIVED,
+            attempt=attempt,
+            callback=locked,
+            source="daraja",
+            source_ip=locked.source_ip,
+            message=f"ResultCode {locked.result_code}: {desc}",
+            at=locked.received_at,
+        )
 
 
 def _queue_callback(callback_id: int) -> None:
@@ -615,6 +650,7 @@ def mpesa_callback_process(*, callback_id: int) -> str:
     if callback.processed_at is not None:
         return callback.outcome
     MpesaCallback.objects.filter(pk=callback_id).update(process_tries=F("process_tries") + 1)
+    _callback_received(callback=callback)
     attempt = PaymentAttempt.objects.filter(checkout_request_id=callback.checkout_request_id).first()
     if attempt is None:
         with transaction.atomic():

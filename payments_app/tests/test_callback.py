@@ -279,6 +279,22 @@ def test_callback_while_daraja_still_processing_is_kept_for_later(post, pay, sim
     assert approved_session.mpesa_receipt_number == "NLJ7RT61SV"
 
 
+def test_the_arrival_is_logged_once_with_its_time_however_often_the_task_runs(post, pay, simulator):
+    attempt = pay()
+    simulator.transactions[attempt.checkout_request_id].created = time.monotonic()
+    simulator.config.pending_seconds = 3600  # not settled yet: the task will run again
+    post(success_for(attempt))
+    callback = MpesaCallback.objects.get()
+    for _ in range(2):
+        with pytest.raises(services.NotSettledYet):
+            services.mpesa_callback_process(callback_id=callback.pk)
+    [event] = PaymentEvent.objects.filter(kind=PaymentEvent.Kind.CALLBACK_RECEIVED)
+    assert event.callback == callback and event.attempt == attempt and event.session_id == attempt.session_id
+    assert event.at == callback.received_at and event.message.startswith("ResultCode 0: ")
+    attempt.refresh_from_db()
+    assert attempt.callback_payload == callback.payload
+
+
 def test_callback_never_settled_is_abandoned_after_many_tries(post, pay, simulator):
     attempt = pay()
     simulator.transactions[attempt.checkout_request_id].created = time.monotonic()
