@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from .models import Session, SessionType, TherapistNote, TherapistProfile, TimeOff, User, WeeklyAvailability
+
+logger = logging.getLogger(__name__)
 
 # --- Slot finder --------------------------------------------------------------------------
 
@@ -218,13 +222,35 @@ def therapists_directory(
     return qs
 
 
+DIRECTORY_OPTIONS_CACHE_KEY = "sessions:directory-filter-options:v1"
+# The lists change when a therapist edits their profile; a minute's delay is fine for a filter.
+DIRECTORY_OPTIONS_TTL = 60
+
+
 def directory_filter_options() -> dict[str, list[str]]:
+    """Every specialty and language among therapists taking clients, for the directory's filters.
+
+    Cached for DIRECTORY_OPTIONS_TTL seconds: it reads every such profile, on every
+    directory page. A cache that is down only costs the query.
+    """
+    try:
+        cached = cache.get(DIRECTORY_OPTIONS_CACHE_KEY)
+    except Exception:  # noqa: BLE001 - the cache is an optimisation here
+        logger.warning("Cache unavailable for the directory filter options.", exc_info=True)
+        cached = None
+    if cached is not None:
+        return cached
     specialties: set[str] = set()
     languages: set[str] = set()
     for profile in TherapistProfile.objects.filter(accepting_new_clients=True).only("specialties", "languages"):
         specialties.update(profile.specialty_list)
         languages.update(profile.language_list)
-    return {"specialties": sorted(specialties), "languages": sorted(languages)}
+    options = {"specialties": sorted(specialties), "languages": sorted(languages)}
+    try:
+        cache.set(DIRECTORY_OPTIONS_CACHE_KEY, options, DIRECTORY_OPTIONS_TTL)
+    except Exception:  # noqa: BLE001
+        logger.warning("Cache unavailable for the directory filter options.", exc_info=True)
+    return options
 
 
 # --- Availability and dashboard -----------------------------------------------------------
