@@ -372,6 +372,16 @@ def payment_apply_result(
     return locked
 
 
+def _hold_paid_for_review(
+    *, attempt: PaymentAttempt, reason: str, message: str, source: str, callback: MpesaCallback | None
+) -> None:
+    """Money Daraja confirmed that cannot confirm the session: keep it on record and flag it for staff."""
+    attempt.message = message
+    _flag(attempt=attempt, reason=reason, source=source, callback=callback)
+    attempt.save()
+    _mark_callbacks(attempt=attempt, callback=callback, outcome=O.REVIEW, note=reason)
+
+
 def _apply_success(
     *, attempt: PaymentAttempt, result: daraja.StkResult, source: str, tag: str, callback: MpesaCallback | None
 ) -> None:
@@ -416,25 +426,31 @@ def _apply_success(
                 source=tag,
             )
     except IllegalTransition as exc:
-        reason = f"Paid after the session could no longer be confirmed ({exc.message}): refund due."
-        attempt.message = "We received your payment, but this session was no longer open, so it will be refunded."
-        _flag(attempt=attempt, reason=reason, source=source, callback=callback)
-        attempt.save()
-        _mark_callbacks(attempt=attempt, callback=callback, outcome=O.REVIEW, note=reason)
+        _hold_paid_for_review(
+            attempt=attempt,
+            reason=f"Paid after the session could no longer be confirmed ({exc.message}): refund due.",
+            message="We received your payment, but this session was no longer open, so it will be refunded.",
+            source=source,
+            callback=callback,
+        )
         return
     except IntegrityError:
-        reason = "Receipt number already recorded on another session: check before confirming."
-        attempt.message = "We received your payment; our team will check it and confirm your session."
-        _flag(attempt=attempt, reason=reason, source=source, callback=callback)
-        attempt.save()
-        _mark_callbacks(attempt=attempt, callback=callback, outcome=O.REVIEW, note=reason)
+        _hold_paid_for_review(
+            attempt=attempt,
+            reason="Receipt number already recorded on another session: check before confirming.",
+            message="We received your payment; our team will check it and confirm your session.",
+            source=source,
+            callback=callback,
+        )
         return
     if confirmed is None:
-        reason = "Duplicate payment: the session was already paid by another M-Pesa payment; refund this one."
-        attempt.message = "This session was already paid, so this payment will be refunded."
-        _flag(attempt=attempt, reason=reason, source=source, callback=callback)
-        attempt.save()
-        _mark_callbacks(attempt=attempt, callback=callback, outcome=O.REVIEW, note=reason)
+        _hold_paid_for_review(
+            attempt=attempt,
+            reason="Duplicate payment: the session was already paid by another M-Pesa payment; refund this one.",
+            message="This session was already paid, so this payment will be refunded.",
+            source=source,
+            callback=callback,
+        )
         return
     _event(
         kind=E.SUCCEEDED,
