@@ -8,34 +8,21 @@ an hour in production).
 """
 
 import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from notifications_app.models import Notification
+from sessions_app.tests.celery_workers import Workers, kill, redis_or_skip, wait_for
 from sessions_app.tests.factories import SessionFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 REDIS_URL = os.environ.get("NOTIFICATIONS_KILL_TEST_REDIS", "redis://127.0.0.1:6379/12")
 VISIBILITY_TIMEOUT = 3
-CELERY = Path(sys.executable).with_name("celery")
-
-
-def _redis_or_skip():
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except redis.exceptions.RedisError:
-        pytest.skip(f"needs Redis at {REDIS_URL}")
 
 
 @pytest.fixture
@@ -50,70 +37,17 @@ def queue():
 
 @pytest.fixture
 def workers(spool, queue):
-    _redis_or_skip()
-    started: list[subprocess.Popen] = []
+    redis_or_skip(REDIS_URL)
     env = {
-        **os.environ,
         "DJANGO_SETTINGS_MODULE": "notifications_app.tests.worker_settings",
         "WORKER_DATABASE_NAME": connection.settings_dict["NAME"],
         "WORKER_BROKER_URL": REDIS_URL,
         "WORKER_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
         "WORKER_SPOOL_DIR": str(spool),
     }
-
-    def start(name: str) -> subprocess.Popen:
-        log = open(spool / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(
-            [
-                str(CELERY),
-                "-A",
-                "booking_project",
-                "worker",
-                "--pool=prefork",
-                "--concurrency=1",
-                "-Q",
-                queue,
-                "-n",
-                f"{name}-{queue}@%h",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--loglevel=INFO",
-            ],
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-
-
-def kill(proc: subprocess.Popen) -> None:
-    """SIGKILL the worker and its pool children: a crash, nothing acknowledged or cleaned up."""
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
-
-
-def wait_for(check, *, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    pool = Workers(env=env, queue=queue, log_dir=spool)
+    yield pool
+    pool.stop_all()
 
 
 def send_task(queue: str, notification_id: int) -> str:

@@ -9,10 +9,7 @@ import ctypes
 import os
 import signal
 import subprocess
-import sys
-import time
 import uuid
-from pathlib import Path
 
 import pytest
 import requests
@@ -23,6 +20,7 @@ from booking_project.celery import app as celery_app
 from payments_app.models import MpesaCallback, PaymentAttempt
 from payments_app.simulator import DarajaSimulator, SimConfig
 from sessions_app.models import Session, SessionEvent
+from sessions_app.tests.celery_workers import CELERY, redis_or_skip, wait_for
 from sessions_app.tests.factories import PASSWORD, ClientFactory, SessionTypeFactory
 
 from .conftest import SECRET
@@ -30,16 +28,6 @@ from .conftest import SECRET
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 REDIS_URL = os.environ.get("PAYMENTS_E2E_REDIS", "redis://127.0.0.1:6379/1")
-CELERY = Path(sys.executable).with_name("celery")
-
-
-def _redis_or_skip():
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except redis.exceptions.RedisError:
-        pytest.skip(f"needs Redis at {REDIS_URL}")
 
 
 def _own_group_dying_with_us():
@@ -63,16 +51,6 @@ def _reset_connections():
         amqp._producer_pool = None
 
 
-def wait_for(check, *, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture
 def live_simulator(settings, wide_live_server):
     sim = DarajaSimulator(SimConfig(callback_delay=0.5, pending_seconds=0.3), port=0).start()
@@ -86,7 +64,7 @@ def live_simulator(settings, wide_live_server):
 @pytest.fixture
 def worker(live_simulator, wide_live_server, tmp_path):
     """A Celery worker process on Redis, and this process (the live server) sending to it."""
-    _redis_or_skip()
+    redis_or_skip(REDIS_URL)
     queue = f"payments-e2e-{uuid.uuid4().hex[:8]}"
     log_path = tmp_path / "worker.log"
     env = {

@@ -18,16 +18,11 @@ exactly once: one confirm event, one receipt, one receipt email.
 """
 
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connection, transaction
 
 from notifications_app.models import Notification
@@ -35,6 +30,7 @@ from payments_app import daraja, services
 from payments_app.models import MpesaCallback, PaymentAttempt, PaymentEvent
 from payments_app.simulator import DarajaSimulator, SimConfig
 from sessions_app.models import Session, SessionEvent
+from sessions_app.tests.celery_workers import Workers, kill, redis_or_skip, wait_for
 
 from .conftest import PAID_PHONE, SECRET
 from .test_callback import success_for
@@ -43,31 +39,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 REDIS_URL = os.environ.get("PAYMENTS_KILL_TEST_REDIS", "redis://127.0.0.1:6379/5")
 VISIBILITY_TIMEOUT = 3
-CELERY = Path(sys.executable).with_name("celery")
 RECEIPT = "NLJ7RT61SV"
 
 
 def report(name: str, **figures) -> None:
     print(f"\n[issue-8 figures] {name}: " + ", ".join(f"{key}={value}" for key, value in figures.items()))
-
-
-def _redis_or_skip():
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except redis.exceptions.RedisError:
-        pytest.skip(f"needs Redis at {REDIS_URL}")
-
-
-def wait_for(check, *, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class HoldingSimulator(DarajaSimulator):
@@ -114,10 +90,8 @@ def queue():
 @pytest.fixture
 def workers(sim, queue, tmp_path):
     """Start named worker processes (prefork, one child) on the test queue; all are stopped afterwards."""
-    _redis_or_skip()
-    started: list[subprocess.Popen] = []
+    redis_or_skip(REDIS_URL)
     env = {
-        **os.environ,
         "DJANGO_SETTINGS_MODULE": "payments_app.tests.worker_settings",
         "WORKER_DATABASE_NAME": connection.settings_dict["NAME"],
         "WORKER_BROKER_URL": REDIS_URL,
@@ -127,51 +101,9 @@ def workers(sim, queue, tmp_path):
         "WORKER_CALLBACK_SECRET": SECRET,
         "WORKER_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
     }
-
-    def start(name: str) -> subprocess.Popen:
-        log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(
-            [
-                str(CELERY),
-                "-A",
-                "booking_project",
-                "worker",
-                "--pool=prefork",
-                "--concurrency=1",
-                "-Q",
-                queue,
-                "-n",
-                f"{name}-{queue}@%h",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--loglevel=INFO",
-            ],
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        started.append(proc)
-        return proc
-
-    start.log = lambda name: (tmp_path / f"{name}.log").read_text(errors="replace")
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-
-
-def kill(proc: subprocess.Popen) -> None:
-    """SIGKILL the worker and its pool child: a crash, nothing acknowledged or cleaned up."""
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
+    pool = Workers(env=env, queue=queue, log_dir=tmp_path)
+    yield pool
+    pool.stop_all()
 
 
 @pytest.fixture
