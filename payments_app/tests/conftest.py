@@ -69,10 +69,9 @@ class _WideLiveServerThread(LiveServerThread):
     server_class = _WideServer
 
 
-@pytest.fixture
-def wide_live_server(transactional_db):
-    """A live server of our own (function-scoped) whose listen backlog takes a burst of callbacks."""
-    thread = _WideLiveServerThread("127.0.0.1", _StaticFilesHandler)
+def serve_live(thread_class):
+    """Run a LiveServerThread subclass on a free port; yield its base URL, stop it afterwards."""
+    thread = thread_class("127.0.0.1", _StaticFilesHandler)
     thread.daemon = True
     thread.start()
     thread.is_ready.wait()
@@ -81,3 +80,9 @@ def wide_live_server(transactional_db):
     yield f"http://127.0.0.1:{thread.port}"
     thread.terminate()
     thread.join(10)
+
+
+@pytest.fixture
+def wide_live_server(transactional_db):
+    """A live server of our own (function-scoped) whose listen backlog takes a burst of callbacks."""
+    yield from serve_live(_WideLiveServerThread)

@@ -19,7 +19,7 @@ import pytest
 import requests
 from django.core.servers.basehttp import ThreadedWSGIServer
 from django.db import connection
-from django.test.testcases import LiveServerThread, _StaticFilesHandler
+from django.test.testcases import LiveServerThread
 
 from notifications_app.models import Notification
 from payments_app import services, tasks
@@ -28,7 +28,7 @@ from sessions_app import services as session_services
 from sessions_app.models import Session, SessionEvent
 from sessions_app.tests.factories import PASSWORD, UserFactory
 
-from .conftest import CANCEL_PHONE, PAID_PHONE, SECRET
+from .conftest import CANCEL_PHONE, PAID_PHONE, SECRET, serve_live
 from .test_callback import failure_for, success_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -73,15 +73,7 @@ class _PooledLiveServerThread(LiveServerThread):
 
 @pytest.fixture
 def live_url(transactional_db):
-    thread = _PooledLiveServerThread("127.0.0.1", _StaticFilesHandler)
-    thread.daemon = True
-    thread.start()
-    thread.is_ready.wait()
-    if thread.error:
-        raise thread.error
-    yield f"http://127.0.0.1:{thread.port}"
-    thread.terminate()
-    thread.join(10)
+    yield from serve_live(_PooledLiveServerThread)
 
 
 @pytest.fixture
