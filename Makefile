@@ -5,11 +5,19 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/booking
 export TEST_DATABASE_URL
+PORT ?= 8000
+SIM_PORT ?= 8001
+SWEEP_WORKERS ?= 2
+READERS := test-artifacts/clock-readers.txt
 
-.PHONY: chromium run test lint worker bench simulator install install-dev clean
+.PHONY: chromium services venv run test clock-sweep lint worker bench simulator install install-dev clean
 
-$(VENV)/.installed: requirements.txt
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+# A .venv without a working pip (half-made, say python3-venv was missing) is rebuilt, not reused.
+venv:
+	@bash scripts/ensure_venv.sh $(PYTHON) $(VENV)
+
+$(VENV)/.installed: requirements.txt | venv
+	@$(PY) -m pip --version >/dev/null 2>&1 || { rm -f $(VENV)/.installed*; bash scripts/ensure_venv.sh $(PYTHON) $(VENV); }
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -r requirements.txt
 	@touch $@
@@ -21,18 +29,33 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-run: $(VENV)/.installed
+# `make run PORT=8100 SIM_PORT=8101` serves elsewhere; a port already taken is refused, never reused.
+run: venv $(VENV)/.installed
+	$(PY) manage.py rundemo --check-ports --port $(PORT) --sim-port $(SIM_PORT)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
-	$(PY) manage.py rundemo
+	$(PY) manage.py rundemo --port $(PORT) --sim-port $(SIM_PORT)
 
 # The browser test (sessions_app/tests/test_browser.py) drives Debian's chromium; apt installs it when missing.
 chromium:
 	bash scripts/ensure_chromium.sh
 
-test: $(VENV)/.installed-dev chromium
-	$(VENV)/bin/pytest
+# PostgreSQL (installed, started, test role let in over 127.0.0.1) and redis-server, from Debian's packages.
+services:
+	bash scripts/ensure_services.sh
+
+# The whole suite with the clock pinned, noting which tests read it; then those tests again at
+# eight instants (see conftest.py); then ruff.
+test: venv $(VENV)/.installed-dev services chromium
+	$(VENV)/bin/pytest --clock-readers-out=$(READERS)
+	$(MAKE) --no-print-directory clock-sweep
 	$(VENV)/bin/ruff check .
+
+# Every test that reads the clock, at 00:30, 06:00, 12:59, 13:30 and 23:59 Nairobi on a weekday, a
+# Sunday 10:00, a month's last day 23:30 and 31 December 23:59. Without a readers list (no earlier
+# `make test`), every non-slow test.
+clock-sweep: venv $(VENV)/.installed-dev services
+	$(VENV)/bin/pytest -q --clock-sweep --clock-readers-in=$(READERS) -n $(SWEEP_WORKERS)
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
@@ -42,7 +65,7 @@ worker: $(VENV)/.installed
 	$(VENV)/bin/celery -A booking_project worker --beat --loglevel=info
 
 simulator: $(VENV)/.installed
-	$(PY) manage.py daraja_simulator --port 8001
+	$(PY) manage.py daraja_simulator --port $(SIM_PORT)
 
 bench: $(VENV)/.installed-dev  # options: make bench BENCH_ARGS="--quick" (see benchmarks/run.py --help)
 	$(PY) benchmarks/run.py $(BENCH_ARGS)

@@ -37,9 +37,9 @@ def seed_templates():
     return Path(__file__).resolve().parent.parent / "templates"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def now():
-    return timezone.now()
+    return timezone.now()  # function-scoped: read inside the test's pinned clock, not before it
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ handed to the next worker once its visibility timeout passes (seconds here,
 an hour in production).
 """
 
-import os
 import time
 import uuid
 from pathlib import Path
@@ -16,12 +15,12 @@ import pytest
 from django.db import connection
 
 from notifications_app.models import Notification
-from sessions_app.tests.celery_workers import Workers, kill, redis_or_skip, wait_for
+from sessions_app.tests.celery_workers import Workers, kill, redis_ready, redis_url, wait_for
 from sessions_app.tests.factories import SessionFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-REDIS_URL = os.environ.get("NOTIFICATIONS_KILL_TEST_REDIS", "redis://127.0.0.1:6379/12")
+REDIS_URL = redis_url(3)  # this run's own Redis server
 VISIBILITY_TIMEOUT = 3
 
 
@@ -37,7 +36,7 @@ def queue():
 
 @pytest.fixture
 def workers(spool, queue):
-    redis_or_skip(REDIS_URL)
+    redis_ready(REDIS_URL)
     env = {
         "DJANGO_SETTINGS_MODULE": "notifications_app.tests.worker_settings",
         "WORKER_DATABASE_NAME": connection.settings_dict["NAME"],

@@ -3,6 +3,7 @@
 import copy
 import datetime as dt
 import json
+import os
 import time
 
 import pytest
@@ -362,7 +363,11 @@ near_callbacks = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=max(10, round(150 * float(os.environ.get("TEST_FUZZ_EXAMPLES_SCALE", "1")))),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(body=near_callbacks | json_values)
 def test_generated_bodies_never_cause_a_server_error(simulator, post, body):
     before = MpesaCallback.objects.count()

@@ -20,14 +20,14 @@ from booking_project.celery import app as celery_app
 from payments_app.models import MpesaCallback, PaymentAttempt
 from payments_app.simulator import DarajaSimulator, SimConfig
 from sessions_app.models import Session, SessionEvent
-from sessions_app.tests.celery_workers import CELERY, redis_or_skip, wait_for
+from sessions_app.tests.celery_workers import CELERY, redis_ready, redis_url, wait_for
 from sessions_app.tests.factories import PASSWORD, ClientFactory, SessionTypeFactory
 
 from .conftest import SECRET
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-REDIS_URL = os.environ.get("PAYMENTS_E2E_REDIS", "redis://127.0.0.1:6379/1")
+REDIS_URL = redis_url(1)  # this run's own Redis server
 
 
 def _own_group_dying_with_us():
@@ -64,7 +64,7 @@ def live_simulator(settings, wide_live_server):
 @pytest.fixture
 def worker(live_simulator, wide_live_server, tmp_path):
     """A Celery worker process on Redis, and this process (the live server) sending to it."""
-    redis_or_skip(REDIS_URL)
+    redis_ready(REDIS_URL)
     queue = f"payments-e2e-{uuid.uuid4().hex[:8]}"
     log_path = tmp_path / "worker.log"
     env = {

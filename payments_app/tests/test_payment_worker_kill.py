@@ -17,7 +17,6 @@ unacknowledged in Redis and a second worker gets it once the visibility timeout
 exactly once: one confirm event, one receipt, one receipt email.
 """
 
-import os
 import threading
 import time
 import uuid
@@ -30,14 +29,14 @@ from payments_app import daraja, services
 from payments_app.models import MpesaCallback, PaymentAttempt, PaymentEvent
 from payments_app.simulator import DarajaSimulator, SimConfig
 from sessions_app.models import Session, SessionEvent
-from sessions_app.tests.celery_workers import Workers, kill, redis_or_skip, wait_for
+from sessions_app.tests.celery_workers import Workers, kill, redis_ready, redis_url, wait_for
 
 from .conftest import PAID_PHONE, SECRET
 from .test_callback import success_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-REDIS_URL = os.environ.get("PAYMENTS_KILL_TEST_REDIS", "redis://127.0.0.1:6379/5")
+REDIS_URL = redis_url(2)  # this run's own Redis server
 VISIBILITY_TIMEOUT = 3
 RECEIPT = "NLJ7RT61SV"
 
@@ -90,7 +89,7 @@ def queue():
 @pytest.fixture
 def workers(sim, queue, tmp_path):
     """Start named worker processes (prefork, one child) on the test queue; all are stopped afterwards."""
-    redis_or_skip(REDIS_URL)
+    redis_ready(REDIS_URL)
     env = {
         "DJANGO_SETTINGS_MODULE": "payments_app.tests.worker_settings",
         "WORKER_DATABASE_NAME": connection.settings_dict["NAME"],

@@ -19,13 +19,28 @@ from django.conf import settings
 CELERY = Path(sys.executable).with_name("celery")
 
 
-def redis_or_skip(url: str) -> None:
+def redis_url(db: int) -> str:
+    """Database ``db`` on this run's own Redis (started by the root conftest, or ``TEST_REDIS_URL``)."""
+    base = os.environ.get("TEST_REDIS_URL", "")
+    return f"{base.rstrip('/')}/{db}" if base else ""
+
+
+def redis_ready(url: str) -> None:
+    """Fail with the reason unless ``url`` answers and no other client uses its database."""
     import redis
 
+    if not url:
+        pytest.fail(f"needs Redis: {os.environ.get('TEST_REDIS_MISSING', 'TEST_REDIS_URL is not set')}")
+    conn = redis.Redis.from_url(url, socket_connect_timeout=1)
     try:
-        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-    except redis.exceptions.RedisError:
-        pytest.skip(f"needs Redis at {url}")
+        db = conn.connection_pool.connection_kwargs.get("db", 0)
+        others = [c for c in conn.client_list() if int(c.get("db", -1)) == db and c["id"] != str(conn.client_id())]
+    except redis.exceptions.RedisError as exc:
+        pytest.fail(f"needs Redis at {url}: {exc}")
+    finally:
+        conn.close()
+    if others:
+        pytest.fail(f"Redis database {url} is in use by {len(others)} other client(s); pick another TEST_REDIS_URL")
 
 
 def wait_for(check, *, timeout: float, what: str, every: float = 0.2):

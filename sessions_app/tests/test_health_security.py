@@ -34,7 +34,10 @@ def test_healthz_503_when_database_down(client, monkeypatch):
 
 
 def test_healthz_checks_real_broker_and_worker_absent(client, settings):
-    settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/9"
+    from sessions_app.tests.celery_workers import redis_ready, redis_url
+
+    settings.CELERY_BROKER_URL = redis_url(4)  # this run's own Redis server: no other worker listens there
+    redis_ready(settings.CELERY_BROKER_URL)
     settings.HEALTHZ_CHECK_WORKER = True
     from booking_project.celery import app
 

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import re
+import zoneinfo
 
 import pytest
 from django.urls import reverse
@@ -11,6 +12,8 @@ from sessions_app import services
 from sessions_app.models import Session
 
 from .factories import ClientFactory, SessionFactory, SessionTypeFactory, TherapistProfileFactory, future_slot
+
+NAIROBI = zoneinfo.ZoneInfo("Africa/Nairobi")
 
 pytestmark = pytest.mark.django_db
 
@@ -229,7 +232,14 @@ def test_cancel_a_paid_session_late_says_no_refund(client, me, session_type, set
     therapist = session_type.therapist
     therapist.min_notice_hours = 1
     therapist.save()
-    start = (timezone.now() + dt.timedelta(hours=5)).replace(minute=0, second=0, microsecond=0)
+    # The first whole hour at least 2 h away inside the factory's 08:00-18:00 Nairobi hours: always
+    # less than 24 h ahead, whatever the time of day.
+    start = (timezone.localtime(timezone.now(), NAIROBI) + dt.timedelta(hours=3)).replace(
+        minute=0, second=0, microsecond=0
+    )
+    while not 8 <= start.hour <= 16:
+        start += dt.timedelta(hours=1)
+    assert start - timezone.now() < dt.timedelta(hours=24)
     session = services.session_request(client=me, therapist=therapist, session_type=session_type, start=start)
     session = _pay(_approve(session))
     html = client.get(reverse("sessions:session_cancel", args=[session.pk])).content.decode()

@@ -1,4 +1,8 @@
-"""`make run`: the Daraja simulator on 127.0.0.1:8001 plus runserver on 127.0.0.1:8000, pointed at each other."""
+"""`make run`: the Daraja simulator on 127.0.0.1:8001 plus runserver on 127.0.0.1:8000, pointed at each other.
+
+`--port` and `--sim-port` (`make run PORT=8100 SIM_PORT=8101`) choose others. A port that something
+else already listens on is refused with a message: the demo never talks to a stranger's server.
+"""
 
 import os
 import signal
@@ -9,10 +13,9 @@ import time
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-SIM_HOST, SIM_PORT = "127.0.0.1", 8001
-WEB_ADDR = "127.0.0.1:8000"
+HOST = "127.0.0.1"
 
 DEMO_NOTE = """
   Demo (seeded by seed_demo) -- password for every login: demo-pass-2026
@@ -41,39 +44,59 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--noreload", action="store_true", help="Do not restart the web server on code changes.")
+        parser.add_argument("--port", type=int, default=8000, help="The web server's port (default 8000).")
+        parser.add_argument("--sim-port", type=int, default=8001, help="The Daraja simulator's port (default 8001).")
+        parser.add_argument("--check-ports", action="store_true", help="Only check that both ports are free.")
+
+    def _refuse_taken(self, web_port: int, sim_port: int) -> None:
+        if web_port == sim_port:
+            raise CommandError(f"PORT and SIM_PORT are both {web_port}: give them different ports.")
+        for what, port, var in (("web server", web_port, "PORT"), ("Daraja simulator", sim_port, "SIM_PORT")):
+            if not 0 < port < 65536:
+                raise CommandError(f"{port} is not a port number ({var}).")
+            if _listening(HOST, port):
+                raise CommandError(
+                    f"Port {port} on {HOST} is already in use, so the {what} cannot start there. "
+                    f"Stop what listens on it, or choose another: make run {var}=<free port>."
+                )
 
     def handle(self, *args, **options):
         # runserver's autoreloader re-runs this command in a child (RUN_MAIN=true): only the parent
         # starts the simulator and prints the note.
+        web_addr = f"{HOST}:{options['port']}"
         if os.environ.get("RUN_MAIN") == "true":
-            call_command("runserver", WEB_ADDR, use_reloader=True)
+            call_command("runserver", web_addr, use_reloader=True)
+            return
+        self._refuse_taken(options["port"], options["sim_port"])
+        if options["check_ports"]:
             return
         # Ctrl-C, a closed terminal or a plain `kill` all unwind through the `finally` below, so the
         # simulator and runserver's reloader child never outlive this process.
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, _exit)
         signal.signal(signal.SIGHUP, _exit)
-        sim_url = f"http://{SIM_HOST}:{SIM_PORT}"
+        sim_port = options["sim_port"]
+        sim_url = f"http://{HOST}:{sim_port}"
         os.environ["DARAJA_BASE_URL"] = sim_url
-        os.environ.setdefault("DARAJA_CALLBACK_BASE_URL", f"http://{WEB_ADDR}")
-        simulator = None
-        if _listening(SIM_HOST, SIM_PORT):
-            self.stdout.write(f"A Daraja simulator is already listening on {sim_url}; using it.")
-        else:
-            simulator = subprocess.Popen(  # noqa: S603 - our own manage.py, fixed arguments
-                [sys.executable, str(settings.BASE_DIR / "manage.py"), "daraja_simulator", "--port", str(SIM_PORT)],
-                env=os.environ.copy(),
-            )
-            for _ in range(50):
-                if _listening(SIM_HOST, SIM_PORT) or simulator.poll() is not None:
-                    break
-                time.sleep(0.1)
-            if simulator.poll() is not None:
-                self.stderr.write("The Daraja simulator did not start (is port 8001 taken?).")
-                return
-        self.stdout.write(self.style.SUCCESS(DEMO_NOTE.format(sim=f"{SIM_HOST}:{SIM_PORT}", web=WEB_ADDR)))
+        os.environ.setdefault("DARAJA_CALLBACK_BASE_URL", f"http://{web_addr}")
+        os.environ.setdefault("SITE_URL", f"http://{web_addr}")
+        # runserver's reloader child reads the environment afresh; with --noreload this process serves.
+        settings.DARAJA_BASE_URL = sim_url
+        settings.DARAJA_CALLBACK_BASE_URL = os.environ["DARAJA_CALLBACK_BASE_URL"]
+        settings.SITE_URL = os.environ["SITE_URL"]
+        simulator = subprocess.Popen(  # noqa: S603 - our own manage.py, fixed arguments
+            [sys.executable, str(settings.BASE_DIR / "manage.py"), "daraja_simulator", "--port", str(sim_port)],
+            env=os.environ.copy(),
+        )
+        for _ in range(50):
+            if _listening(HOST, sim_port) or simulator.poll() is not None:
+                break
+            time.sleep(0.1)
+        if simulator.poll() is not None:
+            raise CommandError(f"The Daraja simulator did not start on port {sim_port}.")
+        self.stdout.write(self.style.SUCCESS(DEMO_NOTE.format(sim=f"{HOST}:{sim_port}", web=web_addr)))
         try:
-            call_command("runserver", WEB_ADDR, use_reloader=not options["noreload"])
+            call_command("runserver", web_addr, use_reloader=not options["noreload"])
         except (KeyboardInterrupt, SystemExit):
             pass
         finally:
