@@ -136,6 +136,7 @@ def _start_private_redis() -> None:
                 if sock.connect_ex(("127.0.0.1", port)) == 0:
                     _redis_proc = proc
                     os.environ["TEST_REDIS_URL"] = f"redis://127.0.0.1:{port}"
+                    os.environ["TEST_REDIS_PRIVATE"] = "1"  # every client of it is this run's own
                     return
             time.sleep(0.05)
         proc.kill()  # the port was taken between our look and its bind: try another
