@@ -1,8 +1,8 @@
 """Project-wide test set-up: a pinned clock, a clock sweep, and a private Redis server per run.
 
 The clock. Every test that is not marked ``slow`` runs with the clock pinned (time-machine, ticking)
-to ``DEFAULT_INSTANT``, or to ``--clock=ISO-8601``. ``--clock-sweep`` reruns each test at every
-instant in ``SWEEP_INSTANTS`` instead; with ``--clock-readers-in=FILE`` only the tests that a
+to ``DEFAULT_INSTANT``, or to ``--clock=ISO-8601``. ``--clock-sweep`` reruns each test at the other
+seven ``INSTANTS`` instead; with ``--clock-readers-in=FILE`` only the tests that a
 previous run (``--clock-readers-out=FILE``) saw reading the clock from the project's own code or
 tests. ``make test`` runs both, so a test that depends on the hour, the weekday or the date fails
 there and not on some later afternoon. Slow tests start real processes (Celery workers, a browser)
@@ -35,20 +35,20 @@ def _at(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text).replace(tzinfo=NAIROBI)
 
 
-# A Wednesday morning in Nairobi: the instant every ordinary run is pinned to.
-DEFAULT_INSTANT = _at("2026-12-02T10:00:00")
-
-# The instants of the sweep (Nairobi wall time), each with the label its test ids carry.
-SWEEP_INSTANTS = {
+# The eight instants (Nairobi wall time), each with the label its test ids carry. The ordinary run
+# is pinned to the first; the sweep reruns the clock readers at the other seven.
+INSTANTS = {
+    "wed-1330": _at("2026-12-02T13:30:00"),
     "wed-0030": _at("2026-12-02T00:30:00"),
     "wed-0600": _at("2026-12-02T06:00:00"),
     "wed-1259": _at("2026-12-02T12:59:00"),
-    "wed-1330": _at("2026-12-02T13:30:00"),
     "wed-2359": _at("2026-12-02T23:59:00"),
     "sun-1000": _at("2026-12-06T10:00:00"),
     "month-end-2330": _at("2027-02-28T23:30:00"),
     "new-year-eve-2359": _at("2026-12-31T23:59:00"),
 }
+DEFAULT_INSTANT = INSTANTS["wed-1330"]
+SWEEP_INSTANTS = {label: at for label, at in INSTANTS.items() if at != DEFAULT_INSTANT}
 
 
 def pytest_addoption(parser):
@@ -143,21 +143,33 @@ def _start_private_redis() -> None:
     os.environ["TEST_REDIS_MISSING"] = "redis-server would not start on a free port"
 
 
+def _readers_files(path: str) -> list[Path]:
+    """The readers list, and one per xdist worker beside it (``FILE.gw0``, ...)."""
+    base = Path(path)
+    return [base, *sorted(base.parent.glob(base.name + ".*"))]
+
+
 def pytest_configure(config):
-    if config.getoption("--clock-readers-out") or config.getoption("--clock-sweep"):
+    out = config.getoption("--clock-readers-out")
+    if out and not hasattr(config, "workerinput"):
+        for stale in _readers_files(out):
+            stale.unlink(missing_ok=True)
+    if out or config.getoption("--clock-sweep"):
         _watch_clock()
     if config.getoption("--clock-sweep"):
         # The fuzzers run in full in the ordinary run; at each sweep instant a few examples show the clock's part.
-        os.environ["TEST_FUZZ_EXAMPLES_SCALE"] = "0.2"
+        os.environ["TEST_FUZZ_EXAMPLES_SCALE"] = "0.1"
     if not os.environ.get("TEST_REDIS_URL"):
         _start_private_redis()
 
 
 def pytest_unconfigure(config):
     path = config.getoption("--clock-readers-out")
-    if path and not hasattr(config, "workerinput"):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text("".join(f"{nodeid}\n" for nodeid in sorted(_readers)))
+    if path:
+        worker = getattr(config, "workerinput", {}).get("workerid")
+        target = Path(f"{path}.{worker}" if worker else path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("".join(f"{nodeid}\n" for nodeid in sorted(_readers)))
     if _redis_proc is not None and _redis_proc.poll() is None:
         _redis_proc.terminate()
         _redis_proc.wait(10)
@@ -176,7 +188,9 @@ def pytest_collection_modifyitems(config, items):
     if not config.getoption("--clock-sweep"):
         return
     listed = config.getoption("--clock-readers-in")
-    wanted = set(Path(listed).read_text().split()) if listed and Path(listed).exists() else None
+    wanted = None
+    if listed and Path(listed).exists():
+        wanted = {line for path in _readers_files(listed) for line in path.read_text().split()}
     keep, drop = [], []
     for item in items:
         swept = "_clock_instant" in getattr(getattr(item, "callspec", None), "params", {})
