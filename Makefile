@@ -45,11 +45,11 @@ services:
 	bash scripts/ensure_services.sh
 
 # The suite with the clock pinned to Wednesday 13:30 Nairobi, noting which tests read it (on both
-# cores); the slow tests (real workers, a browser) on their own; then the clock readers at the other
+# cores); the slow tests (real workers, a browser) and the callback bursts on their own; then the clock readers at the other
 # seven instants (see conftest.py); then ruff.
 test: $(VENV)/.installed-dev services chromium
-	$(VENV)/bin/pytest -m "not slow" -n $(SWEEP_WORKERS) --clock-readers-out=$(READERS)
-	$(VENV)/bin/pytest -m slow
+	$(VENV)/bin/pytest -m "not slow and not exclusive" -n $(SWEEP_WORKERS) --clock-readers-out=$(READERS)
+	$(VENV)/bin/pytest -m "slow or exclusive"
 	$(SWEEP)
 	$(VENV)/bin/ruff check .
 

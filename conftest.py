@@ -16,6 +16,7 @@ checked for other clients first), so no other Redis user on the machine can coll
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import shutil
 import socket
@@ -81,29 +82,28 @@ def _watch_clock() -> None:
     """Note the running test whenever the project's code or tests ask for the time."""
     from django.utils import timezone
 
-    real_now, real_time = timezone.now, time.time
+    def watched(real):
+        def read():
+            if _current and _ours(sys._getframe(1)):
+                _readers.add(_current[0])
+            return real()
 
-    def now():
-        if _current and _ours(sys._getframe(1)):
-            _readers.add(_current[0])
-        return real_now()
+        return read
 
-    def wall():
-        if _current and _ours(sys._getframe(1)):
-            _readers.add(_current[0])
-        return real_time()
+    timezone.now = watched(timezone.now)
+    time.time = watched(time.time)
 
-    timezone.now = now
-    time.time = wall
+
+@functools.cache
+def _module_reads_clock(path: Path) -> bool:
+    """``datetime.now()`` and ``date.today()`` are C methods that cannot be watched: read the module."""
+    text = path.read_text(errors="replace")
+    return "datetime.now(" in text or "date.today(" in text
 
 
 def _reads_clock_in_source(item) -> bool:
-    """``datetime.now()`` and ``date.today()`` are C methods that cannot be watched: read the module."""
     path = getattr(item, "path", None)
-    if path is None:
-        return False
-    text = Path(path).read_text(errors="replace")
-    return "datetime.now(" in text or "date.today(" in text
+    return path is not None and _module_reads_clock(Path(path))
 
 
 # --- Redis of our own --------------------------------------------------------------------------
@@ -179,7 +179,8 @@ def pytest_unconfigure(config):
 
 
 def pytest_generate_tests(metafunc):
-    if metafunc.config.getoption("--clock-sweep") and metafunc.definition.get_closest_marker("slow") is None:
+    unswept = any(metafunc.definition.get_closest_marker(name) for name in ("slow", "exclusive"))
+    if metafunc.config.getoption("--clock-sweep") and not unswept:
         metafunc.fixturenames.append("_clock_instant")
         metafunc.parametrize("_clock_instant", list(SWEEP_INSTANTS.values()), ids=list(SWEEP_INSTANTS))
 

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 CALLBACKS = 50
 
 
+@pytest.mark.exclusive
 def test_fifty_identical_callbacks_and_a_poll_give_one_paid_transition(
     wide_live_server, simulator, approved_session, client_user
 ):

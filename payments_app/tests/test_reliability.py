@@ -116,6 +116,7 @@ def staff_page(client, path: str) -> str:
 # --- 100 identical callbacks and a poll --------------------------------------------------------
 
 
+@pytest.mark.exclusive
 def test_hundred_identical_success_callbacks_and_a_poll_settle_exactly_once(
     live_url, pay, approved_session, client_user, mailoutbox
 ):
