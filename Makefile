@@ -13,11 +13,15 @@ SWEEP := $(VENV)/bin/pytest -q --clock-sweep --clock-readers-in=$(READERS) -n $(
 
 .PHONY: chromium services venv run test clock-sweep lint worker bench simulator install install-dev clean
 
-# A .venv without a working pip (half-made, say python3-venv was missing) is rebuilt, not reused.
+# A .venv without a working pip (half-made, say python3-venv was missing) is rebuilt, not reused;
+# a rebuilt one has a new pyvenv.cfg, so what was installed into the old one is installed again.
 venv:
 	@bash scripts/ensure_venv.sh $(PYTHON) $(VENV)
 
-$(VENV)/.installed: requirements.txt | venv
+$(VENV)/pyvenv.cfg: venv
+	@:
+
+$(VENV)/.installed: requirements.txt $(VENV)/pyvenv.cfg
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -r requirements.txt
 	@touch $@

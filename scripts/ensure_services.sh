@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# What `make test` needs besides Python: PostgreSQL up on 127.0.0.1:5432 with the test role able
-# to log in over TCP, and the redis-server binary (each test run starts its own Redis on a free port).
-# Installs from Debian's packages when missing, starts PostgreSQL when it is down, and fails early
-# with one line saying what is missing when it cannot.
+# What `make test` needs besides Python: PostgreSQL up on 127.0.0.1:5432 (or TEST_DATABASE_URL's
+# port) with the test role able to log in over TCP, and the redis-server binary (each test run
+# starts its own Redis on a free port). Installs from Debian's packages when missing, starts
+# PostgreSQL when it is down, and fails early with one line saying what is missing when it cannot.
 set -euo pipefail
 . "$(dirname "$0")/lib/apt.sh"
 URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/booking}"
@@ -25,22 +25,28 @@ if ! pg_isready -h "$PGHOST_" -p "$PGPORT_" -q; then
     apt_install postgresql
   fi
   version="$(ls /etc/postgresql | sort -V | tail -1)"
-  [ -d "/etc/postgresql/$version/main" ] || as_root pg_createcluster "$version" main
-  echo "Starting PostgreSQL $version..."
-  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  # The cluster on the URL's port: Debian's main (made on 5432 unless that port was taken), else
+  # one made here for that port, so a TEST_DATABASE_URL on another port gets a server there.
+  cluster="$(pg_lsclusters -h 2>/dev/null | awk -v v="$version" -v p="$PGPORT_" '$1 == v && $3 == p { print $2; exit }')"
+  if [ -z "$cluster" ]; then
+    cluster=main; [ -d "/etc/postgresql/$version/main" ] && cluster="port$PGPORT_"
+    as_root pg_createcluster -p "$PGPORT_" "$version" "$cluster" >/dev/null
+  fi
+  echo "Starting PostgreSQL $version/$cluster on port $PGPORT_..."
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" "$cluster" start || true
   for _ in $(seq 1 30); do pg_isready -h "$PGHOST_" -p "$PGPORT_" -q && break; sleep 1; done
-  pg_isready -h "$PGHOST_" -p "$PGPORT_" -q || { echo "make: PostgreSQL $version would not start (see /var/log/postgresql)." >&2; exit 1; }
+  pg_isready -h "$PGHOST_" -p "$PGPORT_" -q || { echo "make: PostgreSQL $version/$cluster would not start on port $PGPORT_ (see /var/log/postgresql)." >&2; exit 1; }
 fi
 can_login() { PGCONNECT_TIMEOUT=5 psql "$URL" -tAc 'SELECT 1' >/dev/null 2>&1 || PGCONNECT_TIMEOUT=5 psql "${URL%/*}/postgres" -tAc 'SELECT 1' >/dev/null 2>&1; }
 if ! can_login; then
   $local_default || { echo "make: cannot log in with TEST_DATABASE_URL ($PGUSER_@$PGHOST_:$PGPORT_)." >&2; exit 1; }
   # Debian's pg_hba.conf asks for a password over TCP; the tests log in as postgres without one.
   # Let that one role in from the loopback address only, ahead of the other rules.
-  hba="$(as_root runuser -u postgres -- psql -tAc 'SHOW hba_file' 2>/dev/null || true)"
+  hba="$(as_root runuser -u postgres -- psql -p "$PGPORT_" -tAc 'SHOW hba_file' 2>/dev/null || true)"
   [ -n "$hba" ] || { echo "make: cannot reach PostgreSQL as its admin to let postgres@127.0.0.1 in; set TEST_DATABASE_URL." >&2; exit 1; }
   echo "Letting the test role postgres log in from 127.0.0.1 without a password ($hba)..."
   as_root sed -i '1i host all postgres 127.0.0.1/32 trust\nhost all postgres ::1/128 trust' "$hba"
-  as_root runuser -u postgres -- psql -tAc 'SELECT pg_reload_conf()' >/dev/null
+  as_root runuser -u postgres -- psql -p "$PGPORT_" -tAc 'SELECT pg_reload_conf()' >/dev/null
   sleep 1
   can_login || { echo "make: postgres@127.0.0.1 still cannot log in; check $hba." >&2; exit 1; }
 fi

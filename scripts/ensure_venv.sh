@@ -7,7 +7,7 @@ VENV="${2:-.venv}"
 . "$(dirname "$0")/lib/apt.sh"
 
 command -v "$PYTHON" >/dev/null 2>&1 || { echo "make: $PYTHON not found: install Python 3.11 or newer." >&2; exit 1; }
-if "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
+if [ -x "$VENV/bin/pip" ] && "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
   exit 0
 fi
 if [ -e "$VENV" ]; then
@@ -18,4 +18,4 @@ if ! "$PYTHON" -c "import ensurepip, venv" >/dev/null 2>&1; then
   apt_install python3-venv
 fi
 "$PYTHON" -m venv "$VENV" || { rm -rf "$VENV"; echo "make: '$PYTHON -m venv $VENV' failed." >&2; exit 1; }
-"$VENV/bin/python" -m pip --version >/dev/null 2>&1 || { rm -rf "$VENV"; echo "make: the new $VENV has no pip." >&2; exit 1; }
+[ -x "$VENV/bin/pip" ] && "$VENV/bin/python" -m pip --version >/dev/null 2>&1 || { rm -rf "$VENV"; echo "make: the new $VENV has no pip." >&2; exit 1; }
