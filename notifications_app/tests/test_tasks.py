@@ -104,7 +104,7 @@ def test_queueing_the_same_change_twice_logs_and_sends_once(on_commit, client_us
     session = request_session(on_commit, client=client_user, therapist=therapist, session_type=session_type)
     take_outbox()
 
-    again = on_commit(services.notifications_for_session_change, session_id=session.pk, action="request")
+    again = on_commit(services.notifications_queue_for_session_change, session_id=session.pk, action="request")
 
     assert again == []
     assert take_outbox() == []
