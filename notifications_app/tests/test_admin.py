@@ -6,6 +6,7 @@ from django.urls import reverse
 from notifications_app.models import Notification
 from sessions_app.tests.factories import ClientFactory, SessionFactory, future_slot
 
+from .factories import NotificationFactory
 from .helpers import take_outbox
 
 pytestmark = pytest.mark.django_db
@@ -15,7 +16,7 @@ CHANGELIST = "admin:notifications_app_notification_changelist"
 
 
 def logged(session, kind=K.CLIENT_REQUEST_RECEIVED, status=Notification.Status.SENT):
-    return Notification.objects.create(session=session, recipient=session.client, kind=kind, status=status)
+    return NotificationFactory(session=session, kind=kind, status=status)
 
 
 @pytest.fixture
