@@ -1,11 +1,16 @@
-"""Celery tasks: thin, take ids, safe to run twice (the send re-checks the row under a lock)."""
+"""Celery tasks: thin, take ids, safe to run twice (the send re-checks the row under a lock).
+
+Tasks call services; services never import this module, they publish a task
+by its name through dispatch.py. The retry policy lives here.
+"""
 
 from __future__ import annotations
 
 import logging
 import random
 
-from celery import shared_task
+from billiard.einfo import ExceptionInfo
+from celery import Task, shared_task
 
 from . import services
 from .models import Notification
@@ -25,7 +30,9 @@ def retry_countdown(retries: int) -> int:
     return base + random.randint(0, max(1, base // 10))
 
 
-def _send_notification_failed(self, exc, task_id, args, kwargs, einfo) -> None:
+def _send_notification_failed(
+    self: Task, exc: BaseException, task_id: str, args: tuple, kwargs: dict, einfo: ExceptionInfo
+) -> None:
     """send_notification's failure hook: when its retries ran out on a transient error, the email failed.
 
     Any other failure (a bug, the database away) leaves the row queued, for

@@ -91,3 +91,21 @@ def test_the_log_cannot_be_added_to_or_deleted_from(staff_client):
         staff_client.get(reverse("admin:notifications_app_notification_change", args=[notification.pk])).status_code
         == 200
     )
+
+
+def test_a_refused_resend_is_shown_as_a_message(rf, client_user):
+    from django.contrib import admin
+    from django.contrib.messages import get_messages
+    from django.contrib.messages.storage.fallback import FallbackStorage
+
+    notification = logged(SessionFactory(), status=Notification.Status.FAILED)
+    request = rf.post(reverse(CHANGELIST))
+    request.user = client_user
+    request.session = {}
+    request._messages = FallbackStorage(request)
+
+    admin.site._registry[Notification].resend(request, Notification.objects.filter(pk=notification.pk))
+
+    assert [str(m) for m in get_messages(request)] == ["Only staff can resend emails."]
+    notification.refresh_from_db()
+    assert notification.status == Notification.Status.FAILED

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from notifications_app import services, tasks
 from notifications_app.models import Notification
+from sessions_app.exceptions import NotAllowed
 
 from .backends import SlowBackend
 from .factories import NotificationFactory
@@ -102,3 +103,13 @@ def test_smtp_and_console_sends_log_their_own_message_id():
     [message] = take_outbox()
     assert notification.provider_message_id == message.extra_headers["Message-ID"]
     assert notification.provider_message_id.endswith("@127.0.0.1>")
+
+
+def test_only_staff_resend_an_email(client_user):
+    notification = NotificationFactory(status=Notification.Status.FAILED)
+
+    with pytest.raises(NotAllowed, match="Only staff can resend emails."):
+        services.notification_resend(notification=notification, actor=client_user)
+
+    notification.refresh_from_db()
+    assert notification.status == Notification.Status.FAILED
