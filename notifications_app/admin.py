@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from sessions_app.admin import AuditedAdminMixin
+from sessions_app.exceptions import BookingError
 
 from . import services
 from .models import Notification
@@ -84,6 +85,10 @@ class NotificationAdmin(AuditedAdminMixin, admin.ModelAdmin):
     def resend(self, request, queryset):
         count = 0
         for notification in queryset:
-            services.notification_resend(notification=notification, actor=request.user)
+            try:
+                services.notification_resend(notification=notification, actor=request.user)
+            except BookingError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+                return
             count += 1
         self.message_user(request, f"{count} email(s) queued to be sent again.", messages.SUCCESS)

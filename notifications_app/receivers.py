@@ -6,7 +6,7 @@ import logging
 
 from django.db import transaction
 
-from . import services
+from . import dispatch, services
 
 logger = logging.getLogger(__name__)
 
@@ -23,9 +23,7 @@ def on_session_changed(sender, *, session_id: int, action: str, **kwargs) -> Non
     if action not in services.ACTION_NOTIFICATIONS:
         return
     try:
-        from .tasks import notify_session_change
-
-        notify_session_change.delay(session_id, action)
+        dispatch.task_send(dispatch.NOTIFY_SESSION_CHANGE, session_id, action)
     except Exception:
         logger.exception("Could not queue emails for session %s after %r.", session_id, action)
 
@@ -44,7 +42,7 @@ def on_session_event_created(sender, *, instance, created: bool, raw: bool = Fal
         return
     try:
         with transaction.atomic():
-            services.notifications_for_session_change(
+            services.notifications_queue_for_session_change(
                 session_id=instance.session_id, action=instance.action, enqueue=False
             )
     except Exception:

@@ -1,12 +1,13 @@
-"""Reads for notifications: which reminders are due, which emails are stuck, a session's email log."""
+"""Reads for notifications: which reminders are due, which emails are stuck, what a session change is about."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 from django.db.models import F, QuerySet
 
-from sessions_app.models import Session
+from sessions_app.models import Session, SessionEvent
 
 from .models import Notification
 
@@ -43,5 +44,25 @@ def notifications_stale(*, now: dt.datetime) -> QuerySet[Notification]:
     return Notification.objects.filter(status=Notification.Status.QUEUED, updated_at__lt=now - STALE_AFTER)
 
 
-def notifications_for_session(*, session: Session) -> QuerySet[Notification]:
-    return Notification.objects.filter(session=session).select_related("recipient").order_by("created_at", "id")
+def session_change_subject(*, session_id: int, action: str) -> tuple[Session, SessionEvent | None] | None:
+    """The session (with both people) and, for a failed payment, the event a change's emails are about.
+
+    None when a payment failure has no event (yet) to key its email by.
+    """
+    session = Session.objects.select_related("client", "therapist__user").get(pk=session_id)
+    event = None
+    if action == "payment_failed":
+        event = session.events.filter(action="payment_failed").order_by("-at", "-id").first()
+        if event is None:
+            return None
+    return session, event
+
+
+def notification_ids_queued(
+    *, session: Session, kinds: Iterable[str], event: SessionEvent | None = None
+) -> QuerySet[Notification, int]:
+    """Ids of the session's emails of these kinds (about this event, if given) still waiting to go, oldest first."""
+    rows = Notification.objects.filter(session=session, kind__in=list(kinds), status=Notification.Status.QUEUED)
+    if event is not None:
+        rows = rows.filter(event=event)
+    return rows.order_by("pk").values_list("pk", flat=True)

@@ -19,14 +19,14 @@ from email.utils import make_msgid
 from anymail.backends.base import AnymailBaseBackend
 from anymail.exceptions import AnymailAPIError
 from celery.exceptions import SoftTimeLimitExceeded
-from django.core.exceptions import PermissionDenied
 from django.core.mail import get_connection
 from django.db import transaction
 from django.utils import timezone
 
+from sessions_app.exceptions import NotAllowed
 from sessions_app.models import Session, SessionEvent, User
 
-from . import selectors
+from . import dispatch, selectors
 from .emails import build_message
 from .links import site_host
 from .models import Notification
@@ -69,9 +69,7 @@ def _is_transient(exc: BaseException) -> bool:
 
 
 def _enqueue(notification_id: int) -> None:
-    from .tasks import send_notification
-
-    send_notification.delay(notification_id)
+    dispatch.task_send(dispatch.SEND_NOTIFICATION, notification_id)
 
 
 # --- Queueing --------------------------------------------------------------------------------
@@ -85,7 +83,7 @@ def notification_queue(
     Returns the new row, or None when this kind already went (or is going) to
     this recipient for this session (or this event, for repeatable kinds).
     With ``enqueue=False`` only the row is written: the caller sends it (the
-    session-change task does, see notifications_send_for_session_change).
+    session-change task does, see notifications_prepare_for_session_change).
     """
     if not recipient.is_active or not recipient.email:
         return None
@@ -104,19 +102,12 @@ def notification_queue(
 
 
 def _session_change_targets(*, session_id: int, action: str) -> tuple[Session, SessionEvent | None] | None:
-    """The session (with both people) and, for repeatable kinds, the event a change's emails are about."""
     if not ACTION_NOTIFICATIONS.get(action):
         return None
-    session = Session.objects.select_related("client", "therapist__user").get(pk=session_id)
-    event = None
-    if action == "payment_failed":
-        event = session.events.filter(action="payment_failed").order_by("-at", "-id").first()
-        if event is None:
-            return None
-    return session, event
+    return selectors.session_change_subject(session_id=session_id, action=action)
 
 
-def notifications_for_session_change(*, session_id: int, action: str, enqueue: bool = True) -> list[Notification]:
+def notifications_queue_for_session_change(*, session_id: int, action: str, enqueue: bool = True) -> list[Notification]:
     """Queue what one announced session change calls for (see ACTION_NOTIFICATIONS).
 
     ``enqueue=False`` logs the rows only (inside the change's own transaction);
@@ -135,23 +126,19 @@ def notifications_for_session_change(*, session_id: int, action: str, enqueue: b
     return queued
 
 
-def notifications_to_send_for_session_change(*, session_id: int, action: str) -> list[int]:
+def notifications_prepare_for_session_change(*, session_id: int, action: str) -> list[int]:
     """The worker's half of a session change: log any email still missing, return the ids still queued.
 
     Safe to run twice: the unique constraints make the logging find the rows
     already there, and notification_send sends a row only while it is queued.
     """
-    notifications_for_session_change(session_id=session_id, action=action, enqueue=False)
+    notifications_queue_for_session_change(session_id=session_id, action=action, enqueue=False)
     targets = _session_change_targets(session_id=session_id, action=action)
     if targets is None:
         return []
     session, event = targets
-    rows = Notification.objects.filter(
-        session=session, kind__in=[kind for _, kind in ACTION_NOTIFICATIONS[action]], status=Notification.Status.QUEUED
-    )
-    if event is not None:
-        rows = rows.filter(event=event)
-    return list(rows.order_by("pk").values_list("pk", flat=True))
+    kinds = [kind for _, kind in ACTION_NOTIFICATIONS[action]]
+    return list(selectors.notification_ids_queued(session=session, kinds=kinds, event=event))
 
 
 def reminders_queue_due(*, now: dt.datetime | None = None) -> int:
@@ -256,7 +243,7 @@ def notification_send(*, notification_id: int) -> Notification:
 
 
 def notification_failed(*, notification_id: int, error: str) -> Notification:
-    """Retries ran out: mark the email failed (staff can resend it from the admin)."""
+    """Retries ran out (send_notification's failure hook): mark the email failed; staff can resend it."""
     with transaction.atomic():
         notification = Notification.objects.select_for_update().get(pk=notification_id)
         if notification.status == Notification.Status.QUEUED:
@@ -268,9 +255,12 @@ def notification_failed(*, notification_id: int, error: str) -> Notification:
 
 
 def notification_resend(*, notification: Notification | int, actor: User) -> Notification:
-    """Staff send one email again (a failed one, or one the person says never arrived)."""
+    """Staff send one email again (a failed one, or one the person says never arrived).
+
+    Raises NotAllowed for anyone but staff.
+    """
     if not actor.is_staff:
-        raise PermissionDenied("Only staff can resend emails.")
+        raise NotAllowed("Only staff can resend emails.")
     pk = notification.pk if isinstance(notification, Notification) else notification
     with transaction.atomic():
         locked = Notification.objects.select_for_update().get(pk=pk)

@@ -1,11 +1,16 @@
-"""Celery tasks: thin, take ids, safe to run twice (the send re-checks the row under a lock)."""
+"""Celery tasks: thin, take ids, safe to run twice (the send re-checks the row under a lock).
+
+Tasks call services; services never import this module, they publish a task
+by its name through dispatch.py. The retry policy lives here.
+"""
 
 from __future__ import annotations
 
 import logging
 import random
 
-from celery import shared_task
+from billiard.einfo import ExceptionInfo
+from celery import Task, shared_task
 
 from . import services
 from .models import Notification
@@ -25,7 +30,26 @@ def retry_countdown(retries: int) -> int:
     return base + random.randint(0, max(1, base // 10))
 
 
-@shared_task(bind=True, name="notifications_app.tasks.send_notification", max_retries=MAX_RETRIES, acks_late=True)
+def _send_notification_failed(
+    self: Task, exc: BaseException, task_id: str, args: tuple, kwargs: dict, einfo: ExceptionInfo
+) -> None:
+    """send_notification's failure hook: when its retries ran out on a transient error, the email failed.
+
+    Any other failure (a bug, the database away) leaves the row queued, for
+    requeue_stale_notifications to try again later.
+    """
+    if isinstance(exc, services.NotificationSendError):
+        notification_id = args[0] if args else kwargs["notification_id"]
+        services.notification_failed(notification_id=notification_id, error=str(exc))
+
+
+@shared_task(
+    bind=True,
+    name="notifications_app.tasks.send_notification",
+    max_retries=MAX_RETRIES,
+    acks_late=True,
+    on_failure=_send_notification_failed,
+)
 def send_notification(self, notification_id: int) -> str:
     try:
         return services.notification_send(notification_id=notification_id).status
@@ -33,9 +57,7 @@ def send_notification(self, notification_id: int) -> str:
         logger.warning("Notification %s no longer exists.", notification_id)
         return "missing"
     except services.NotificationSendError as exc:
-        if self.request.retries >= self.max_retries:
-            services.notification_failed(notification_id=notification_id, error=str(exc))
-            return Notification.Status.FAILED
+        # Past MAX_RETRIES, retry() raises exc itself: the task fails and its failure hook runs.
         raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries))
 
 
@@ -47,9 +69,9 @@ def notify_session_change(session_id: int, action: str) -> int:
     logged in the change's own transaction already. A send that fails for a
     transient reason goes on as send_notification at its first retry, with the
     same backoff and the same number of attempts in all. Returns how many were
-    handled. Safe to run twice (see notifications_to_send_for_session_change).
+    handled. Safe to run twice (see notifications_prepare_for_session_change).
     """
-    ids = services.notifications_to_send_for_session_change(session_id=session_id, action=action)
+    ids = services.notifications_prepare_for_session_change(session_id=session_id, action=action)
     for notification_id in ids:
         try:
             services.notification_send(notification_id=notification_id)

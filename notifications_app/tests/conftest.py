@@ -1,7 +1,10 @@
 import pytest
-from django.core import mail
 
+from notifications_app import tasks
 from sessions_app.tests.factories import ClientFactory, SessionTypeFactory, TherapistProfileFactory, UserFactory
+
+from .factories import NotificationFactory
+from .helpers import take_outbox
 
 
 @pytest.fixture
@@ -39,11 +42,15 @@ def on_commit(django_capture_on_commit_callbacks):
 
 
 @pytest.fixture
-def outbox(mailoutbox):
-    return mailoutbox
+def anymail_test_backend(settings):
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    settings.ANYMAIL = {"WEBHOOK_SECRET": "hook-user:hook-pass"}
 
 
-def drain():
-    sent = list(mail.outbox)
-    mail.outbox.clear()
-    return sent
+@pytest.fixture
+def sent_notification(anymail_test_backend):
+    notification = NotificationFactory()
+    tasks.send_notification.apply(args=[notification.pk])
+    notification.refresh_from_db()
+    take_outbox()
+    return notification

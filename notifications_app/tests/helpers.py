@@ -1,13 +1,15 @@
 """Drive sessions through the real services, the way views and the payments app do."""
 
+import datetime as dt
 import itertools
 import zoneinfo
 
 from django.core import mail
 from django.urls import reverse
+from django.utils import timezone
 
 from sessions_app import services as sessions
-from sessions_app.tests.factories import future_slot
+from sessions_app.tests.factories import SessionFactory, future_slot
 
 _receipts = itertools.count(1)
 
@@ -87,3 +89,10 @@ def confirmed_session(on_commit, *, client, therapist, session_type, start=None)
     session.refresh_from_db()
     take_outbox()
     return session
+
+
+def starting_in(delta, session_type, **kwargs):
+    start = (timezone.now() + delta).replace(second=0, microsecond=0)
+    kwargs.setdefault("confirmed", True)
+    kwargs.setdefault("payment_verified_at", timezone.now() - dt.timedelta(days=3))
+    return SessionFactory(session_type=session_type, start=start, **kwargs)

@@ -6,6 +6,7 @@ from django.urls import reverse
 from notifications_app.models import Notification
 from sessions_app.tests.factories import ClientFactory, SessionFactory, future_slot
 
+from .factories import NotificationFactory
 from .helpers import take_outbox
 
 pytestmark = pytest.mark.django_db
@@ -15,7 +16,7 @@ CHANGELIST = "admin:notifications_app_notification_changelist"
 
 
 def logged(session, kind=K.CLIENT_REQUEST_RECEIVED, status=Notification.Status.SENT):
-    return Notification.objects.create(session=session, recipient=session.client, kind=kind, status=status)
+    return NotificationFactory(session=session, kind=kind, status=status)
 
 
 @pytest.fixture
@@ -90,3 +91,21 @@ def test_the_log_cannot_be_added_to_or_deleted_from(staff_client):
         staff_client.get(reverse("admin:notifications_app_notification_change", args=[notification.pk])).status_code
         == 200
     )
+
+
+def test_a_refused_resend_is_shown_as_a_message(rf, client_user):
+    from django.contrib import admin
+    from django.contrib.messages import get_messages
+    from django.contrib.messages.storage.fallback import FallbackStorage
+
+    notification = logged(SessionFactory(), status=Notification.Status.FAILED)
+    request = rf.post(reverse(CHANGELIST))
+    request.user = client_user
+    request.session = {}
+    request._messages = FallbackStorage(request)
+
+    admin.site._registry[Notification].resend(request, Notification.objects.filter(pk=notification.pk))
+
+    assert [str(m) for m in get_messages(request)] == ["Only staff can resend emails."]
+    notification.refresh_from_db()
+    assert notification.status == Notification.Status.FAILED

@@ -1,18 +1,19 @@
-"""Sending: retried with backoff on transient errors, logged, and never twice."""
+"""The tasks: sending retried with backoff on transient errors, logged, never twice; the reminder beat."""
 
+import datetime as dt
 import smtplib
-import threading
 
 import pytest
-from django.db import connection
+from django.utils import timezone
 
 from notifications_app import services, tasks
 from notifications_app.models import Notification
 from sessions_app import services as sessions
-from sessions_app.tests.factories import SessionFactory
+from sessions_app.models import Session
 
-from .backends import FlakyBackend, SlowBackend
-from .helpers import request_session, take_outbox
+from .backends import FlakyBackend
+from .factories import NotificationFactory
+from .helpers import absolute, local, request_session, starting_in, take_outbox
 
 pytestmark = pytest.mark.django_db
 
@@ -29,9 +30,8 @@ def flaky(settings):
     FlakyBackend.failures_left = 0
 
 
-def queued(kind=K.CLIENT_REQUEST_RECEIVED, **session_kwargs):
-    session = SessionFactory(**session_kwargs)
-    return Notification.objects.create(session=session, recipient=session.client, kind=kind)
+def run_beat(on_commit):
+    return on_commit(tasks.send_due_reminders.apply).get()
 
 
 def test_a_backend_that_fails_twice_then_succeeds_is_retried_and_logged(
@@ -63,7 +63,7 @@ def test_retries_back_off_exponentially_within_the_visibility_timeout():
 
 
 def test_after_the_last_retry_the_email_is_marked_failed(flaky):
-    notification = queued()
+    notification = NotificationFactory()
     flaky.failures_left = 100
 
     tasks.send_notification.apply(args=[notification.pk])
@@ -76,7 +76,7 @@ def test_after_the_last_retry_the_email_is_marked_failed(flaky):
 
 
 def test_a_permanent_refusal_is_not_retried(flaky):
-    notification = queued()
+    notification = NotificationFactory()
     flaky.failures_left = 1
     flaky.error = smtplib.SMTPRecipientsRefused({"x@example.com": (550, b"No such user")})
 
@@ -89,7 +89,7 @@ def test_a_permanent_refusal_is_not_retried(flaky):
 
 
 def test_a_task_run_twice_sends_once():
-    notification = queued()
+    notification = NotificationFactory()
 
     first = tasks.send_notification.apply(args=[notification.pk]).get()
     second = tasks.send_notification.apply(args=[notification.pk]).get()
@@ -100,62 +100,96 @@ def test_a_task_run_twice_sends_once():
     assert notification.attempts == 1
 
 
-def test_queueing_the_same_change_twice_logs_and_sends_once(on_commit, client_user, therapist, session_type):
-    session = request_session(on_commit, client=client_user, therapist=therapist, session_type=session_type)
-    take_outbox()
-
-    again = on_commit(services.notifications_for_session_change, session_id=session.pk, action="request")
-
-    assert again == []
-    assert take_outbox() == []
-    assert Notification.objects.count() == 2
-
-
 def test_a_missing_notification_is_not_an_error():
     assert tasks.send_notification.apply(args=[987654]).get() == "missing"
 
 
-def test_a_lost_task_message_is_queued_again(on_commit):
-    notification = queued()
-    Notification.objects.filter(pk=notification.pk).update(updated_at=notification.created_at.replace(year=2020))
-    fresh = queued()
+def test_the_24_hour_reminder_goes_once(on_commit, session_type, client_user):
+    session = starting_in(dt.timedelta(hours=23, minutes=58), session_type, client=client_user)
 
-    assert on_commit(services.notifications_requeue_stale) == 1
+    assert run_beat(on_commit) == 1
+    [message] = take_outbox()
+    assert message.to == [client_user.email]
+    assert message.subject == f"Reminder: booking {session.reference} in 24 hours"
+    start = local(session.start, "Europe/London")
+    assert f"{start:%H:%M}–" in message.body and "Europe/London time" in message.body
+    assert absolute("sessions:session_detail", session.pk) in message.body
+
+    assert run_beat(on_commit) == 0
+    assert take_outbox() == []
+    assert Notification.objects.get().kind == K.REMINDER_24H
+
+
+def test_the_1_hour_reminder_goes_once_with_the_meeting_link(on_commit, session_type, client_user):
+    session = starting_in(
+        dt.timedelta(minutes=57), session_type, client=client_user, meeting_link="https://meet.example/room"
+    )
+
+    assert run_beat(on_commit) == 1
+    assert run_beat(on_commit) == 0
+
+    [message] = take_outbox()
+    assert message.subject == f"Reminder: booking {session.reference} starts in 1 hour"
+    assert "https://meet.example/room" in message.body
+    assert list(Notification.objects.values_list("kind", flat=True)) == [K.REMINDER_1H]
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        Session.Status.PENDING_APPROVAL,
+        Session.Status.APPROVED,
+        Session.Status.CANCELLED,
+        Session.Status.EXPIRED,
+        Session.Status.DECLINED,
+    ],
+)
+def test_only_confirmed_sessions_are_reminded(on_commit, session_type, status):
+    starting_in(
+        dt.timedelta(hours=20),
+        session_type,
+        confirmed=False,
+        status=status,
+        payment_status=Session.PaymentStatus.PENDING,
+    )
+    starting_in(
+        dt.timedelta(minutes=50),
+        session_type,
+        confirmed=False,
+        status=status,
+        payment_status=Session.PaymentStatus.PENDING,
+    )
+
+    assert run_beat(on_commit) == 0
+    assert take_outbox() == []
+
+
+def test_sessions_outside_the_windows_are_not_reminded(on_commit, session_type):
+    starting_in(dt.timedelta(hours=30), session_type)
+    starting_in(-dt.timedelta(minutes=5), session_type)
+
+    assert run_beat(on_commit) == 0
+
+
+def test_a_session_paid_inside_the_24_hour_window_skips_that_reminder(on_commit, session_type):
+    """The confirmation email it just got carries the time; the 1-hour reminder still goes."""
+    session = starting_in(
+        dt.timedelta(hours=10), session_type, payment_verified_at=timezone.now() - dt.timedelta(minutes=5)
+    )
+
+    assert run_beat(on_commit) == 0
+    assert on_commit(services.reminders_queue_due, now=session.start - dt.timedelta(minutes=30)) == 1
+    assert list(Notification.objects.values_list("kind", flat=True)) == [K.REMINDER_1H]
+
+
+def test_a_reminder_for_a_session_cancelled_meanwhile_is_skipped(session_type, client_user, on_commit):
+    session = starting_in(dt.timedelta(hours=20), session_type, client=client_user)
+    notification = NotificationFactory(session=session, recipient=client_user, kind=K.REMINDER_24H)
+    on_commit(sessions.session_cancel, session=session, actor=client_user, reason="Travelling.")
+    take_outbox()
+
+    assert tasks.send_notification.apply(args=[notification.pk]).get() == "skipped"
 
     notification.refresh_from_db()
-    fresh.refresh_from_db()
-    assert notification.status == Notification.Status.SENT
-    assert fresh.status == Notification.Status.QUEUED
-    assert len(take_outbox()) == 1
-
-
-@pytest.mark.django_db(transaction=True)
-def test_two_workers_racing_send_one_email(settings):
-    """Two threads, each its own database connection, run the send at the same moment."""
-    settings.EMAIL_BACKEND = "notifications_app.tests.backends.SlowBackend"
-    SlowBackend.calls = 0
-    notification = queued()
-    barrier = threading.Barrier(2)
-    results, errors = [], []
-
-    def worker():
-        try:
-            barrier.wait(timeout=5)
-            results.append(services.notification_send(notification_id=notification.pk).status)
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=20)
-
-    assert errors == []
-    assert results == ["sent", "sent"]
-    assert SlowBackend.calls == 1
-    assert len(take_outbox()) == 1
-    notification.refresh_from_db()
-    assert notification.attempts == 1
+    assert notification.status == Notification.Status.SKIPPED
+    assert take_outbox() == []

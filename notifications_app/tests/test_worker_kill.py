@@ -16,7 +16,8 @@ from django.db import connection
 
 from notifications_app.models import Notification
 from sessions_app.tests.celery_workers import Workers, kill, redis_ready, redis_url, wait_for
-from sessions_app.tests.factories import SessionFactory
+
+from .factories import NotificationFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -64,10 +65,7 @@ def sent_files(spool: Path) -> list[Path]:
 
 
 def a_notification() -> Notification:
-    session = SessionFactory()
-    return Notification.objects.create(
-        session=session, recipient=session.client, kind=Notification.Kind.CLIENT_REQUEST_RECEIVED
-    )
+    return NotificationFactory()
 
 
 def test_a_worker_killed_while_sending_loses_nothing(workers, spool, queue):

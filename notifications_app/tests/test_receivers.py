@@ -11,57 +11,14 @@ from anymail.signals import AnymailTrackingEvent, tracking
 from django.urls import reverse
 from django.utils import timezone
 
-from notifications_app import tasks
 from notifications_app.models import Notification
-from sessions_app.tests.factories import SessionFactory
-
-from .helpers import take_outbox
 
 pytestmark = pytest.mark.django_db
-
-K = Notification.Kind
-
-
-@pytest.fixture
-def anymail_test_backend(settings):
-    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
-    settings.ANYMAIL = {"WEBHOOK_SECRET": "hook-user:hook-pass"}
-
-
-@pytest.fixture
-def sent_notification(anymail_test_backend):
-    session = SessionFactory()
-    notification = Notification.objects.create(
-        session=session, recipient=session.client, kind=K.CLIENT_REQUEST_RECEIVED
-    )
-    tasks.send_notification.apply(args=[notification.pk])
-    notification.refresh_from_db()
-    take_outbox()
-    return notification
 
 
 def track(message_id, event_type, timestamp):
     event = AnymailTrackingEvent(event_type=event_type, message_id=message_id, timestamp=timestamp)
     tracking.send(sender=object, event=event, esp_name="Test")
-
-
-def test_the_provider_message_id_is_logged_on_send(sent_notification):
-    assert sent_notification.status == Notification.Status.SENT
-    assert sent_notification.provider_message_id != ""
-
-
-def test_smtp_and_console_sends_log_their_own_message_id():
-    session = SessionFactory()
-    notification = Notification.objects.create(
-        session=session, recipient=session.client, kind=K.CLIENT_REQUEST_RECEIVED
-    )
-
-    tasks.send_notification.apply(args=[notification.pk])
-
-    notification.refresh_from_db()
-    [message] = take_outbox()
-    assert notification.provider_message_id == message.extra_headers["Message-ID"]
-    assert notification.provider_message_id.endswith("@127.0.0.1>")
 
 
 def test_tracking_events_update_the_delivery_status_in_order(sent_notification):
