@@ -21,7 +21,7 @@ from payments_app.daraja import (
     DarajaUnavailable,
     parse_callback,
 )
-from payments_app.simulator import DarajaSimulator, SimConfig
+from payments_app.daraja.simulator import DarajaSimulator, SimConfig
 
 SUCCESS_SAMPLE = {
     "Body": {

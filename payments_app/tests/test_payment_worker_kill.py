@@ -27,7 +27,7 @@ from django.db import connection, transaction
 from notifications_app.models import Notification
 from payments_app import daraja, services
 from payments_app.models import MpesaCallback, PaymentAttempt, PaymentEvent
-from payments_app.simulator import DarajaSimulator, SimConfig
+from payments_app.daraja.simulator import DarajaSimulator, SimConfig
 from sessions_app.models import Session, SessionEvent
 from sessions_app.tests.celery_workers import Workers, kill, redis_ready, redis_url, wait_for
 
