@@ -32,8 +32,8 @@ from payments_app.services import intake
 from sessions_app.models import Session, SessionEvent
 from sessions_app.tests.celery_workers import Workers, kill, redis_ready, redis_url, wait_for
 
-from .conftest import PAID_PHONE, SECRET
-from .test_callback import success_for
+from ..conftest import PAID_PHONE, SECRET
+from ..services.test_callbacks import success_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -17,8 +17,8 @@ from sessions_app import services as session_services
 from sessions_app.models import Session, SessionEvent
 from sessions_app.tests.factories import UserFactory
 
-from .conftest import PAID_PHONE, SECRET
-from .test_daraja import FAILURE_SAMPLE, SUCCESS_SAMPLE
+from ..conftest import PAID_PHONE, SECRET
+from ..daraja.test_parse import FAILURE_SAMPLE, SUCCESS_SAMPLE
 
 pytestmark = pytest.mark.django_db
 

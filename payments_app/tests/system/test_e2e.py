@@ -23,7 +23,7 @@ from sessions_app.models import Session, SessionEvent
 from sessions_app.tests.celery_workers import CELERY, redis_ready, redis_url, wait_for
 from sessions_app.tests.factories import PASSWORD, ClientFactory, SessionTypeFactory
 
-from .conftest import SECRET
+from ..conftest import SECRET
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
