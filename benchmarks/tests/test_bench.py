@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from benchmarks import loadgen, payloads, report, seed
 from payments_app import daraja
+from payments_app.daraja.simulator import DarajaSimulator, SimConfig, Transaction, outcome_for
 from payments_app.models import MpesaCallback, PaymentAttempt
-from payments_app.simulator import DarajaSimulator, SimConfig, Transaction, outcome_for
 from sessions_app.models import Session, TherapistProfile
 from sessions_app.selectors import slot_is_free
 from sessions_app.tests.factories import TherapistProfileFactory

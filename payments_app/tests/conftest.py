@@ -3,7 +3,7 @@ from django.core.servers.basehttp import ThreadedWSGIServer
 from django.test.testcases import LiveServerThread, _StaticFilesHandler
 from rest_framework.test import APIClient
 
-from payments_app.simulator import DarajaSimulator, SimConfig
+from payments_app.daraja.simulator import DarajaSimulator, SimConfig
 from sessions_app.tests.factories import ClientFactory, SessionFactory, SessionTypeFactory
 
 SECRET = "test-callback-secret-5f1c"

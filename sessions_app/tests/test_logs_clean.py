@@ -22,7 +22,7 @@ from django.conf import settings as django_settings
 from django.test import Client
 from django.urls import reverse
 
-from payments_app.simulator import DarajaSimulator, SimConfig
+from payments_app.daraja.simulator import DarajaSimulator, SimConfig
 from sessions_app import logging as redaction
 from sessions_app.models import Session, User
 

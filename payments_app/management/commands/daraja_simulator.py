@@ -5,7 +5,7 @@ import os
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from payments_app.simulator import OUTCOMES, DarajaSimulator, SimConfig
+from payments_app.daraja.simulator import OUTCOMES, DarajaSimulator, SimConfig
 
 
 def _env_float(name: str, default: float) -> float:

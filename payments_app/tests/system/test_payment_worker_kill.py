@@ -26,13 +26,14 @@ from django.db import connection, transaction
 
 from notifications_app.models import Notification
 from payments_app import daraja, services
+from payments_app.daraja.simulator import DarajaSimulator, SimConfig
 from payments_app.models import MpesaCallback, PaymentAttempt, PaymentEvent
-from payments_app.simulator import DarajaSimulator, SimConfig
+from payments_app.services import intake
 from sessions_app.models import Session, SessionEvent
 from sessions_app.tests.celery_workers import Workers, kill, redis_ready, redis_url, wait_for
 
-from .conftest import PAID_PHONE, SECRET
-from .test_callback import success_for
+from ..conftest import PAID_PHONE, SECRET
+from ..services.test_callbacks import success_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -119,7 +120,7 @@ def queue_to_worker(monkeypatch, queue):
         result = sender.send_task("payments_app.tasks.process_callback", args=[callback_id], queue=queue)
         task_ids.append(result.id)
 
-    monkeypatch.setattr(services, "_queue_callback", _queue)
+    monkeypatch.setattr(intake, "_queue_callback", _queue)
     yield task_ids
     sender.close()
 

@@ -28,8 +28,8 @@ from sessions_app import services as session_services
 from sessions_app.models import Session, SessionEvent
 from sessions_app.tests.factories import PASSWORD, UserFactory
 
-from .conftest import CANCEL_PHONE, PAID_PHONE, SECRET, serve_live
-from .test_callback import failure_for, success_for
+from ..conftest import CANCEL_PHONE, PAID_PHONE, SECRET, serve_live
+from ..services.test_callbacks import failure_for, success_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,8 +10,8 @@ from payments_app import services
 from payments_app.models import MpesaCallback, PaymentAttempt, PaymentEvent
 from sessions_app.models import Session, SessionEvent
 
-from .conftest import PAID_PHONE, SECRET
-from .test_callback import success_for
+from ..conftest import PAID_PHONE, SECRET
+from ..services.test_callbacks import success_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from payments_app.daraja import NAIROBI, password
-from payments_app.simulator import SANDBOX_PASSKEY, DarajaSimulator, SimConfig
+from payments_app.daraja.simulator import SANDBOX_PASSKEY, DarajaSimulator, SimConfig
 
 
 class Receiver:

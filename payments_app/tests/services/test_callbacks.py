@@ -17,8 +17,8 @@ from sessions_app import services as session_services
 from sessions_app.models import Session, SessionEvent
 from sessions_app.tests.factories import UserFactory
 
-from .conftest import PAID_PHONE, SECRET
-from .test_daraja import FAILURE_SAMPLE, SUCCESS_SAMPLE
+from ..conftest import PAID_PHONE, SECRET
+from ..daraja.test_parse import FAILURE_SAMPLE, SUCCESS_SAMPLE
 
 pytestmark = pytest.mark.django_db
 
@@ -302,7 +302,7 @@ def test_callback_never_settled_is_abandoned_after_many_tries(post, pay, simulat
     simulator.config.pending_seconds = 3600
     post(success_for(attempt))
     MpesaCallback.objects.update(
-        received_at=timezone.now() - dt.timedelta(minutes=2), process_tries=services.CALLBACK_MAX_TRIES
+        received_at=timezone.now() - dt.timedelta(minutes=2), process_tries=tasks.CALLBACK_MAX_TRIES
     )
     assert tasks.sweep_unprocessed_callbacks() == 0
     assert MpesaCallback.objects.get().outcome == O.ABANDONED

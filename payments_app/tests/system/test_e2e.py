@@ -17,13 +17,13 @@ from django.conf import settings
 from django.db import connection
 
 from booking_project.celery import app as celery_app
+from payments_app.daraja.simulator import DarajaSimulator, SimConfig
 from payments_app.models import MpesaCallback, PaymentAttempt
-from payments_app.simulator import DarajaSimulator, SimConfig
 from sessions_app.models import Session, SessionEvent
 from sessions_app.tests.celery_workers import CELERY, redis_ready, redis_url, wait_for
 from sessions_app.tests.factories import PASSWORD, ClientFactory, SessionTypeFactory
 
-from .conftest import SECRET
+from ..conftest import SECRET
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
