@@ -89,18 +89,18 @@ def test_push_is_accepted_and_queried_until_final(gateway, sim):
     assert exc.value.transient and exc.value.error_code == "500.001.1001"
     sim.transactions[accepted.checkout_request_id].created -= 1
     result = gateway.stk_query(checkout_request_id=accepted.checkout_request_id)
-    assert result.succeeded and result.result_code == 0
+    assert result.succeeded and result.result_code == "0"
     assert result.checkout_request_id == accepted.checkout_request_id
 
 
 @pytest.mark.parametrize(
     ("phone", "code", "message"),
     [
-        ("254708374141", 1, "balance"),
-        ("254708374142", 1032, "You cancelled the request on your phone."),
-        ("254708374143", 1037, "could not be reached"),
-        ("254708374144", 2001, "PIN"),
-        ("254708374147", 1019, "expired"),
+        ("254708374141", "1", "balance"),
+        ("254708374142", "1032", "You cancelled the request on your phone."),
+        ("254708374143", "1037", "could not be reached"),
+        ("254708374144", "2001", "PIN"),
+        ("254708374147", "1019", "expired"),
     ],
 )
 def test_failure_codes_come_back_with_plain_words(gateway, sim, phone, code, message):
@@ -111,7 +111,7 @@ def test_failure_codes_come_back_with_plain_words(gateway, sim, phone, code, mes
     assert message in result.message
     error = result.error()
     assert isinstance(error, DarajaDeclined)
-    assert isinstance(error, DarajaCancelledByUser) == (code == 1032)
+    assert isinstance(error, DarajaCancelledByUser) == (code == "1032")
     assert message in error.user_message
 
 

@@ -52,7 +52,7 @@ def test_parse_success_sample():
 
 def test_parse_failure_sample():
     result = parse_callback(FAILURE_SAMPLE)
-    assert result.result_code == 1032 and result.receipt_number is None and result.amount is None
+    assert result.result_code == "1032" and result.receipt_number is None and result.amount is None
     assert result.message == "You cancelled the request on your phone."
 
 
