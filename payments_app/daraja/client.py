@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import logging
 import re
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -54,6 +55,30 @@ def account_reference(reference: str) -> str:
 def transaction_desc(desc: str = DEFAULT_TRANSACTION_DESC) -> str:
     cleaned = re.sub(r"[^A-Za-z0-9 ]", "", desc or DEFAULT_TRANSACTION_DESC).strip()[:TRANSACTION_DESC_MAX]
     return cleaned or DEFAULT_TRANSACTION_DESC
+
+
+# Daraja rejects a CallBackURL containing these (shared/reference/daraja.md section 2 and 7.7), anywhere in it.
+CALLBACK_FORBIDDEN_WORDS = ("m-pesa", "mpesa", "safaricom", "query", "cmd", "exe", "sql")
+CALLBACK_FORBIDDEN_HOSTS = ("ngrok.io", "ngrok-free.app", "ngrok.app", "ngrok.dev", "ngrok-free.dev")
+
+
+def callback_url_problem(url: str) -> str:
+    """Why Daraja would reject ``url`` as a CallBackURL ("" if it would take it)."""
+    if not isinstance(url, str) or not url:
+        return "it is empty"
+    if re.search(r"\s", url):
+        return "it contains spaces"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "it is not an http(s) URL with a host"
+    lowered = url.lower()
+    for word in CALLBACK_FORBIDDEN_WORDS:
+        if word in lowered:
+            return f'it contains "{word}"'
+    host = parts.hostname.lower()
+    if "ngrok" in host or any(host == h or host.endswith(f".{h}") for h in CALLBACK_FORBIDDEN_HOSTS):
+        return "it is an ngrok address"
+    return ""
 
 
 def callback_url() -> str:
