@@ -207,8 +207,9 @@ def error_for(data: dict | None, http_status: int, *, oauth: bool = False, raw: 
     """Classify an error reply. ``data`` is its JSON object, None when the body was not JSON."""
     raw = raw if raw is not None else data
     if not isinstance(data, dict):
-        if http_status in (401, 403) or (oauth and http_status == 400):
-            # 400 with an empty body: wrong consumer key or secret; 403 HTML: the app or address is not allowed.
+        if http_status in (401, 403) or (oauth and http_status < 500):
+            # OAuth 400 with an empty body: wrong consumer key or secret; 403 HTML: the app or address is not
+            # allowed; a token request answered by an HTML page: the wrong base URL (osenco/osen-wc-mpesa#10).
             return DarajaConfigurationError(
                 str(http_status),
                 f"M-Pesa refused our credentials (HTTP {http_status}).",
