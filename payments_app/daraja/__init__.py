@@ -7,6 +7,8 @@ Services apply what this package returns; callers use the names re-exported here
 
 from .client import (
     ACCOUNT_REFERENCE_MAX,
+    CALLBACK_FORBIDDEN_HOSTS,
+    CALLBACK_FORBIDDEN_WORDS,
     DEFAULT_TRANSACTION_DESC,
     INVALID_TOKEN,
     PROCESSING,
@@ -17,6 +19,7 @@ from .client import (
     DarajaClient,
     account_reference,
     callback_url,
+    callback_url_problem,
     client,
     password,
     timestamp,
@@ -99,7 +102,10 @@ __all__ = [
     "PushAccepted",
     "StkResult",
     "account_reference",
+    "CALLBACK_FORBIDDEN_HOSTS",
+    "CALLBACK_FORBIDDEN_WORDS",
     "callback_url",
+    "callback_url_problem",
     "client",
     "parse_callback",
     "password",
