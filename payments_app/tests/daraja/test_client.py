@@ -208,3 +208,18 @@ def test_till_numbers_use_buy_goods_with_the_till_as_party_b(settings):
         assert exc.value.error_message == "Bad Request - Invalid PartyB"
     finally:
         server.stop()
+
+
+def test_a_token_another_worker_replaced_is_taken_up_not_fetched_again(gateway, sim, monkeypatch):
+    """Each new token invalidates the previous one (daraja.md section 1): a worker whose token another worker
+    replaced must use that worker's token from the cache, not fetch one more and invalidate it in turn."""
+    sim.config.pending_seconds = 0
+    held = gateway.get_token()  # worker A read this before worker B refreshed
+    DarajaClient(base_url=sim.url).get_token(force=True)  # worker B: `held` is dead on Daraja now
+    real = DarajaClient.get_token
+    monkeypatch.setattr(
+        gateway, "get_token", lambda *, force=False, stale=None: held if stale is None else real(gateway, stale=stale)
+    )
+    accepted = gateway.stk_push(phone="254708374149", amount=10, reference="BK1")
+    assert accepted.checkout_request_id
+    assert sim.requests_seen.count(("GET", "/oauth/v1/generate")) == 2  # A's first and B's; none after the 404
