@@ -53,7 +53,7 @@ RESULTS: dict[str, ResultInfo] = {
     "1019": ResultInfo("The request expired before it was answered. Please try again.", FINAL),
     "1025": ResultInfo("M-Pesa could not send the request to your phone. Please try again.", TRANSIENT),
     "1032": ResultInfo("You cancelled the request on your phone.", FINAL),
-    # 1036: the prompt could not be delivered to the handset (community lists; not on the portal page).
+    # 1036: "SMSC ACK timeout." (django-daraja's tests, tests/test_parse_result.py; not on the portal page).
     "1036": ResultInfo(
         "M-Pesa could not deliver the request to your phone. Check it is on and has signal, then try again.",
         TRANSIENT,
