@@ -3,9 +3,10 @@
 1. sessions_app imports neither payments_app nor notifications_app (they listen to its signal).
 2. payments_app does not import notifications_app.
 3. A services module (a file under a ``services/`` package, or a ``services.py``) imports no ``tasks``
-   module of any app: services queue tasks by name through a dispatch module, on commit.
+   module of any app: services queue tasks by name through a dispatch module, on commit. The same holds
+   for selectors (``selectors/``, ``selectors.py``) and for the dispatch modules themselves.
 4. payments_app/daraja/ imports nothing that writes: ``django.db`` and any app's models, services,
-   tasks or dispatch. The gateway returns results; services apply them.
+   tasks or dispatch; nor anything of the other apps. The gateway returns results; services apply them.
 
 Test code (any ``tests/`` directory) is exempt. Imports inside functions count too.
 """
@@ -24,8 +25,13 @@ WRITERS = ("models", "services", "tasks", "dispatch")
 
 RULE_SESSIONS = "sessions_app imports neither payments_app nor notifications_app"
 RULE_PAYMENTS = "payments_app does not import notifications_app"
-RULE_SERVICES = "services never import a tasks module (queue by name through dispatch, on commit)"
-RULE_DARAJA = "payments_app/daraja imports nothing that writes (django.db, models, services, tasks, dispatch)"
+RULE_SERVICES = "services, selectors and dispatch never import a tasks module (queue by name through dispatch)"
+RULE_DARAJA = (
+    "payments_app/daraja imports nothing that writes (django.db, models, services, tasks, dispatch) "
+    "and nothing of sessions_app or notifications_app"
+)
+NO_TASKS_PACKAGES = ("services", "selectors")
+NO_TASKS_MODULES = ("services.py", "selectors.py", "dispatch.py")
 
 
 @dataclass(frozen=True)
@@ -66,9 +72,11 @@ def _top(name: str) -> str:
     return name.split(".")[0]
 
 
-def _writes(name: str) -> bool:
+def _gateway_may_not_import(name: str) -> bool:
     parts = name.split(".")
     if name == "django.db" or name.startswith("django.db."):
+        return True
+    if parts[0] in ("sessions_app", "notifications_app"):
         return True
     return parts[0] in APPS and any(part in WRITERS for part in parts[1:])
 
@@ -82,7 +90,7 @@ def check_source(source: str, path: str) -> list[Violation]:
     is_package = rel.name == "__init__.py"
     module = ".".join(parts[:-1] if is_package else parts)
     app = parts[0]
-    in_services = rel.name == "services.py" or "services" in rel.parts[:-1]
+    no_tasks = rel.name in NO_TASKS_MODULES or any(part in NO_TASKS_PACKAGES for part in rel.parts[:-1])
     in_daraja = rel.parts[:2] == ("payments_app", "daraja")
 
     violations: dict[tuple[int, str], Violation] = {}  # one per line and rule: the first name that breaks it
@@ -90,8 +98,8 @@ def check_source(source: str, path: str) -> list[Violation]:
         broken = [
             (app == "sessions_app" and _top(name) in ("payments_app", "notifications_app"), RULE_SESSIONS),
             (app == "payments_app" and _top(name) == "notifications_app", RULE_PAYMENTS),
-            (in_services and "tasks" in name.split("."), RULE_SERVICES),
-            (in_daraja and _writes(name), RULE_DARAJA),
+            (no_tasks and "tasks" in name.split("."), RULE_SERVICES),
+            (in_daraja and _gateway_may_not_import(name), RULE_DARAJA),
         ]
         for hit, rule in broken:
             if hit:
@@ -181,6 +189,21 @@ def test_the_checker_reads_every_app():
             1,
             "payments_app.services",
         ),
+        (
+            "payments_app/daraja/client.py",
+            "from sessions_app.phone import mask\n",
+            RULE_DARAJA,
+            1,
+            "sessions_app.phone",
+        ),
+        (
+            "sessions_app/selectors/sessions.py",
+            "from sessions_app import tasks\n",
+            RULE_SERVICES,
+            1,
+            "sessions_app.tasks",
+        ),
+        ("notifications_app/dispatch.py", "from . import tasks\n", RULE_SERVICES, 1, "notifications_app.tasks"),
     ],
 )
 def test_the_checker_catches_a_violation(path, source, rule, line, module):
