@@ -9,7 +9,7 @@ from sessions_app import services
 from sessions_app.exceptions import SlotUnavailable
 from sessions_app.models import Session
 
-from .factories import ClientFactory, SessionTypeFactory, future_slot
+from ..factories import ClientFactory, SessionTypeFactory, future_slot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,7 +48,7 @@ def test_exclusion_constraint_is_the_backstop():
     """Even a write that skips the service cannot double-book on PostgreSQL."""
     from django.db import IntegrityError
 
-    from .factories import SessionFactory
+    from ..factories import SessionFactory
 
     session_type = SessionTypeFactory()
     SessionFactory(session_type=session_type, start=future_slot())

@@ -5,11 +5,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from sessions_app import services
+from sessions_app import selectors, services
 from sessions_app.exceptions import IllegalTransition, NotAllowed, SlotUnavailable, ValidationFailed
 from sessions_app.models import Session, SessionEvent
 
-from .factories import (
+from ..factories import (
     ClientFactory,
     SessionFactory,
     SessionTypeFactory,
@@ -129,85 +129,6 @@ def test_declined_slot_is_free_again(client_user, session_type):
     assert request(ClientFactory(), session_type).status == S.PENDING_APPROVAL
 
 
-def test_full_happy_path(client_user, session_type):
-    therapist_user = session_type.therapist.user
-    session = request(client_user, session_type, start=future_slot(days=2))
-    services.session_approve(session=session, actor=therapist_user)
-    services.session_payment_processing(
-        session=session,
-        actor=client_user,
-        phone="254708374149",
-        checkout_request_id="ws_CO_1",
-        merchant_request_id="m1",
-    )
-    confirmed = services.session_mark_paid(
-        session=session, receipt_number="NLJ7RT61SV", amount=3000, phone="254708374149", checkout_request_id="ws_CO_1"
-    )
-    assert confirmed is not None
-    session.refresh_from_db()
-    assert (session.status, session.payment_status, session.mpesa_receipt_number) == (S.CONFIRMED, P.PAID, "NLJ7RT61SV")
-    # A duplicate confirmation changes nothing.
-    assert (
-        services.session_mark_paid(
-            session=session,
-            receipt_number="NLJ7RT61SV",
-            amount=3000,
-            phone="254708374149",
-            checkout_request_id="ws_CO_1",
-        )
-        is None
-    )
-    Session.objects.filter(pk=session.pk).update(start=timezone.now() - dt.timedelta(minutes=5))
-    services.session_start(session=session, actor=therapist_user)
-    services.session_complete(session=session, actor=therapist_user)
-    session.refresh_from_db()
-    assert session.status == S.COMPLETED
-    assert list(session.events.values_list("action", flat=True)) == [
-        "request",
-        "approve",
-        "payment_processing",
-        "confirm",
-        "start",
-        "complete",
-    ]
-
-
-def test_payment_failure_leaves_approved_and_allows_retry(client_user, session_type):
-    session = SessionFactory(client=client_user, session_type=session_type, approved=True)
-    services.session_payment_processing(
-        session=session, actor=client_user, phone="254708374149", checkout_request_id="a", merchant_request_id="m"
-    )
-    # A failure for another (stale) checkout id changes nothing.
-    assert (
-        services.session_payment_failed(session=session, checkout_request_id="zzz", result_code="1032", result_desc="x")
-        is None
-    )
-    services.session_payment_failed(
-        session=session, checkout_request_id="a", result_code="1032", result_desc="Request cancelled by user"
-    )
-    session.refresh_from_db()
-    assert (session.status, session.payment_status, session.mpesa_result_code) == (S.APPROVED, P.FAILED, "1032")
-    services.session_payment_processing(
-        session=session, actor=client_user, phone="254708374149", checkout_request_id="b", merchant_request_id="m"
-    )
-    session.refresh_from_db()
-    assert (session.payment_status, session.payment_attempts) == (P.PROCESSING, 2)
-
-
-def test_paid_after_expiry_raises_so_money_is_kept(client_user, session_type):
-    session = SessionFactory(client=client_user, session_type=session_type, status=S.EXPIRED)
-    with pytest.raises(IllegalTransition):
-        services.session_mark_paid(session=session, receipt_number="R1", amount=1, phone="", checkout_request_id="x")
-
-
-def test_cannot_pay_before_approval(client_user, session_type):
-    session = request(client_user, session_type)
-    with pytest.raises(IllegalTransition):
-        services.session_payment_processing(
-            session=session, actor=client_user, phone="254708374149", checkout_request_id="a", merchant_request_id="m"
-        )
-
-
 def test_no_show_only_after_start(client_user, session_type):
     session = SessionFactory(client=client_user, session_type=session_type, confirmed=True)
     with pytest.raises(IllegalTransition):
@@ -246,7 +167,7 @@ def test_cancel_confirmed_refund_policy(client_user, session_type):
     late = SessionFactory(
         client=client_user, session_type=session_type, confirmed=True, start=timezone.now() + dt.timedelta(hours=3)
     )
-    assert services.cancellation_policy(session=late, actor=client_user)["refund"] is False
+    assert selectors.session_cancellation_policy(session=late, actor=client_user)["refund"] is False
     services.session_cancel(session=late, actor=client_user, reason="Sick")
     late.refresh_from_db()
     assert late.refund_due is False
@@ -255,15 +176,6 @@ def test_cancel_confirmed_refund_policy(client_user, session_type):
     services.session_cancel(session=third, actor=session_type.therapist.user, reason="Unwell")
     third.refresh_from_db()
     assert third.refund_due is True
-
-
-def test_refund_recorded_by_staff_only(session_type):
-    session = SessionFactory(session_type=session_type, confirmed=True, status=S.CANCELLED, refund_due=True)
-    with pytest.raises(NotAllowed):
-        services.session_mark_refunded(session=session, actor=session.client)
-    services.session_mark_refunded(session=session, actor=UserFactory(staff=True))
-    session.refresh_from_db()
-    assert (session.payment_status, session.refund_due) == (P.REFUNDED, False)
 
 
 # --- Every illegal transition -------------------------------------------------------------
@@ -279,7 +191,7 @@ ACTIONS = {
 
 
 ILLEGAL = [
-    (action, status) for action in ACTIONS for status in S.values if status not in services.TRANSITIONS[action].sources
+    (action, status) for action in ACTIONS for status in S.values if status not in services.MOVES[action].sources
 ]
 
 
@@ -297,7 +209,7 @@ def test_illegal_transitions_raise_and_change_nothing(session_type, status, acti
 
 @pytest.mark.parametrize("action", ["approve", "decline", "start", "complete", "mark_no_show"])
 def test_client_and_other_therapist_cannot_act(session_type, action):
-    session = SessionFactory(session_type=session_type, status=next(iter(services.TRANSITIONS[action].sources)))
+    session = SessionFactory(session_type=session_type, status=next(iter(services.MOVES[action].sources)))
     for intruder in (session.client, TherapistProfileFactory().user, ClientFactory()):
         with pytest.raises(NotAllowed):
             ACTIONS[action](session, intruder)
@@ -337,17 +249,74 @@ def test_expire_due_pending_and_unpaid(session_type):
     assert statuses[in_flight.pk] == S.APPROVED
 
 
-def test_respond_by_is_before_notice_or_48h(therapist):
-    now = timezone.now()
-    far = services.respond_by_for(start=now + dt.timedelta(days=10), therapist=therapist, now=now)
-    assert far == now + dt.timedelta(hours=48)
-    near = services.respond_by_for(start=now + dt.timedelta(hours=40), therapist=therapist, now=now)
-    assert near == now + dt.timedelta(hours=16)
-
-
 def test_transition_query_count(client_user, session_type):
     session = request(client_user, session_type)
     with CaptureQueriesContext(connection) as ctx:
         services.session_approve(session=session, actor=session_type.therapist.user)
     # 6 for the transition, the rest for the email notifications_app logs in the same transaction (issue 8).
     assert len(ctx.captured_queries) <= 16
+
+
+# --- What allowed_actions answers ---------------------------------------------------------
+
+
+def test_allowed_actions_answers_pay_for_the_client_only_when_asked(session_type):
+    session = SessionFactory(session_type=session_type, approved=True)
+    assert services.allowed_actions(session=session, user=session.client) == {"cancel"}
+    assert services.allowed_actions(session=session, user=session.client, include_pay_and_link=True) == {
+        "cancel",
+        "pay",
+    }
+    for status in (P.FAILED, P.PENDING):
+        session.payment_status = status
+        assert "pay" in services.allowed_actions(session=session, user=session.client, include_pay_and_link=True)
+    for status in (P.PROCESSING, P.PAID, P.REFUNDED):
+        session.payment_status = status
+        assert "pay" not in services.allowed_actions(session=session, user=session.client, include_pay_and_link=True)
+    session.payment_status = P.PENDING
+    for other in (session.therapist.user, ClientFactory(), UserFactory(staff=True)):
+        assert "pay" not in services.allowed_actions(session=session, user=other, include_pay_and_link=True)
+    session.status = S.PENDING_APPROVAL
+    assert "pay" not in services.allowed_actions(session=session, user=session.client, include_pay_and_link=True)
+
+
+@pytest.mark.parametrize("status", [S.APPROVED, S.CONFIRMED, S.IN_PROGRESS])
+def test_allowed_actions_answers_set_link_for_the_sessions_therapist_on_online_sessions(session_type, status):
+    session = SessionFactory(session_type=session_type, status=status)
+    therapist = session.therapist.user
+    assert "set_link" not in services.allowed_actions(session=session, user=therapist)
+    assert "set_link" in services.allowed_actions(session=session, user=therapist, include_pay_and_link=True)
+    for other in (session.client, TherapistProfileFactory().user):
+        assert "set_link" not in services.allowed_actions(session=session, user=other, include_pay_and_link=True)
+    in_person = SessionTypeFactory(therapist=session.therapist, mode="in_person")
+    session.session_type = in_person
+    assert "set_link" not in services.allowed_actions(session=session, user=therapist, include_pay_and_link=True)
+
+
+@pytest.mark.parametrize("status", [S.PENDING_APPROVAL, S.DECLINED, S.COMPLETED, S.CANCELLED])
+def test_set_link_refused_outside_approved_to_running(session_type, status):
+    session = SessionFactory(session_type=session_type, status=status)
+    assert "set_link" not in services.allowed_actions(
+        session=session, user=session.therapist.user, include_pay_and_link=True
+    )
+    with pytest.raises(IllegalTransition):
+        services.session_meeting_link_set(session=session, actor=session.therapist.user, link="https://meet.example/x")
+    assert session.events.count() == 0
+
+
+def test_set_link_goes_through_the_table_and_writes_one_event(session_type):
+    session = SessionFactory(session_type=session_type, approved=True)
+    with pytest.raises(NotAllowed):
+        services.session_meeting_link_set(session=session, actor=session.client, link="https://meet.example/x")
+    services.session_meeting_link_set(session=session, actor=session.therapist.user, link="https://meet.example/x")
+    session.refresh_from_db()
+    assert session.meeting_link == "https://meet.example/x"
+    event = session.events.get()
+    assert (event.action, event.from_status, event.to_status) == ("set_link", S.APPROVED, S.APPROVED)
+
+
+def test_the_api_action_names_are_the_status_buttons():
+    assert {"approve", "decline", "cancel", "start", "complete", "mark_no_show"} == services.STATUS_ACTIONS
+    assert {"pay", "set_link"} == services.PAGE_ACTIONS
+    # The old TRANSITIONS view (the serializer's enum until the merge) still lists the status moves only.
+    assert set(services.TRANSITIONS) == services.STATUS_ACTIONS | {"confirm", "expire"}

@@ -7,7 +7,7 @@ from django.utils import timezone
 from sessions_app.models import Session
 from sessions_app.selectors import day_window, free_slots
 
-from .factories import SessionFactory, SessionTypeFactory, TherapistProfileFactory, TimeOffFactory, future_slot
+from ..factories import SessionFactory, SessionTypeFactory, TherapistProfileFactory, TimeOffFactory, future_slot
 
 pytestmark = pytest.mark.django_db
 NBO = zoneinfo.ZoneInfo("Africa/Nairobi")
