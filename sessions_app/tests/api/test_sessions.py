@@ -479,7 +479,8 @@ def test_started_session_cannot_be_cancelled():
 
 
 def test_the_flat_json_is_what_the_declared_fields_give():
-    """SessionSerializer builds its JSON by hand for speed; it must stay what DRF's fields would render."""
+    """SessionSerializer's JSON is what its declared fields render (the schema comes from them): no hand-built
+    to_representation may shadow them."""
     from rest_framework import serializers as drf
 
     from sessions_app.api.sessions import SessionSerializer
@@ -508,6 +509,72 @@ def test_the_flat_json_is_what_the_declared_fields_give():
             for session in sessions_visible_to(user=user):
                 serializer = SessionSerializer(session, context={"request": request})
                 assert serializer.data == drf.ModelSerializer.to_representation(serializer, session)
+
+
+def test_the_session_json_is_exactly_the_published_shape():
+    """Every session endpoint's body, key for key and in order, as it was built by hand before the fields
+    were declared: ids, the people's names, the brief type, times in the viewer's zone, a blank link as null."""
+    import json
+
+    from rest_framework import serializers as drf
+
+    from sessions_app import services
+
+    session_type = SessionTypeFactory()
+    client_user = ClientFactory(time_zone="Europe/London")
+    plain = SessionFactory(client=client_user, session_type=session_type, start=future_slot(days=2))
+    paid = SessionFactory(
+        client=client_user,
+        session_type=session_type,
+        start=future_slot(days=3),
+        status=S.CONFIRMED,
+        payment_status=P.PAID,
+        pay_by=timezone.now(),
+        meeting_link="https://meet.example/abc",
+        mpesa_receipt_number="QKJ4ABCDE1",
+        cancel_reason="Moved.",
+        refund_due=True,
+    )
+    therapist_user = session_type.therapist.user
+    for user in (client_user, therapist_user):
+        with timezone.override(zoneinfo.ZoneInfo(user.time_zone)):
+            render = drf.DateTimeField().to_representation
+            for session in (plain, paid):
+                session.refresh_from_db()
+                expected = {
+                    "id": session.pk,
+                    "reference": session.reference,
+                    "therapist": {"id": session_type.therapist_id, "name": therapist_user.full_name},
+                    "client": {"id": client_user.pk, "name": client_user.full_name},
+                    "session_type": {
+                        "id": session_type.pk,
+                        "name": session_type.name,
+                        "duration": session_type.duration_minutes,
+                        "mode": str(session_type.mode),
+                    },
+                    "start": render(session.start),
+                    "end": render(session.end),
+                    "status": str(session.status),
+                    "status_label": session.get_status_display(),
+                    "payment_status": str(session.payment_status),
+                    "payment_status_label": session.get_payment_status_display(),
+                    "amount": session.amount_kes,
+                    "notes": session.client_notes,
+                    "respond_by": render(session.respond_by),
+                    "pay_by": render(session.pay_by),
+                    "meeting_link": session.meeting_link or None,
+                    "decline_reason": session.decline_reason,
+                    "cancel_reason": session.cancel_reason,
+                    "refund_due": session.refund_due,
+                    "mpesa_receipt_number": session.mpesa_receipt_number,
+                    "allowed_actions": sorted(services.allowed_actions(session=session, user=user)),
+                    "created_at": render(session.created_at),
+                }
+                response = api_as(user).get(f"/api/sessions/{session.pk}")
+                assert response.status_code == 200
+                assert response.content == json.dumps(expected, ensure_ascii=False, separators=(",", ":")).encode()
+    assert api_as(client_user).get(f"/api/sessions/{plain.pk}").json()["meeting_link"] is None
+    assert api_as(client_user).get(f"/api/sessions/{paid.pk}").json()["pay_by"] is not None
 
 
 def test_a_request_answers_from_what_the_service_returned(session_type, client_user, monkeypatch):
