@@ -70,6 +70,17 @@ class LinkField(serializers.URLField):
         return value or None
 
 
+class LabelField(serializers.CharField):
+    """A choice's label from the model's ``get_<field>_display`` (the source), called directly.
+
+    DRF would run inspect.signature() on that method for every row before calling it; on a page
+    of sessions that was a third of the time spent rendering.
+    """
+
+    def get_attribute(self, instance) -> str:
+        return getattr(instance, self.source)()
+
+
 class SessionSerializer(serializers.ModelSerializer):
     """A session as its client or its therapist sees it. Needs ``request`` in the context (allowed_actions)."""
 
@@ -77,8 +88,8 @@ class SessionSerializer(serializers.ModelSerializer):
     therapist = PersonSerializer(read_only=True, name_source="user.full_name")
     client = PersonSerializer(read_only=True)
     session_type = SessionTypeBriefSerializer(read_only=True)
-    status_label = serializers.CharField(source="get_status_display", read_only=True)
-    payment_status_label = serializers.CharField(source="get_payment_status_display", read_only=True)
+    status_label = LabelField(source="get_status_display", read_only=True)
+    payment_status_label = LabelField(source="get_payment_status_display", read_only=True)
     amount = serializers.IntegerField(source="amount_kes", read_only=True, help_text="Whole KES.")
     notes = serializers.CharField(source="client_notes", read_only=True, help_text="The client's note on booking.")
     meeting_link = LinkField(read_only=True, help_text="The online session's link, once the therapist sets it.")
