@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
@@ -11,8 +9,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..exceptions import RateLimited
-from ..forms import LoginForm
+from .. import services
+from ..exceptions import InvalidCredentials
+from ..http import client_ip
 from .common import errors
 from .fields import StrictCharField
 
@@ -45,20 +44,17 @@ class TokenCreateApi(APIView):
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        form = LoginForm(
-            request._request,
-            data={"username": serializer.validated_data["email"], "password": serializer.validated_data["password"]},
-        )
-        if not form.is_valid():
-            message = " ".join(form.non_field_errors()) or "Those credentials are not valid."
-            if form.locked:
-                exc = RateLimited(message)
-                exc.retry_after = LoginForm.WINDOW - int(time.time() % LoginForm.WINDOW)
-                raise exc
+        try:
+            user = services.user_authenticate(
+                email=serializer.validated_data["email"],
+                password=serializer.validated_data["password"],
+                ip=client_ip(request._request),
+                request=request._request,
+            )
+        except InvalidCredentials as exc:
             return Response(
-                {"code": "invalid_credentials", "message": message, "fields": {"non_field_errors": [message]}},
+                {"code": "invalid_credentials", "message": exc.message, "fields": {"non_field_errors": [exc.message]}},
                 status=status.HTTP_400_BAD_REQUEST,
             )
-        form.reset_account_limit()
-        token, _ = Token.objects.get_or_create(user=form.get_user())
+        token, _ = Token.objects.get_or_create(user=user)
         return Response(self.OutputSerializer({"token": token.key}).data)

@@ -131,7 +131,7 @@ class SessionSerializer(serializers.ModelSerializer):
             "type": "array",
             "items": {
                 "type": "string",
-                "enum": sorted(a for a in services.TRANSITIONS if a not in {"confirm", "expire"}),
+                "enum": sorted(services.STATUS_ACTIONS),
             },
         }
     )
@@ -140,7 +140,7 @@ class SessionSerializer(serializers.ModelSerializer):
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated:
             return []
-        return sorted(services.allowed_actions(session=obj, user=user))
+        return sorted(services.allowed_actions(session=obj, user=user) & services.STATUS_ACTIONS)
 
 
 def _has_related(session: Session) -> bool:

@@ -1,4 +1,4 @@
-"""JSON API routes under /api/ (the M-Pesa ones are in payments_app). Paths follow shared/DESIGN.md exactly."""
+"""JSON API routes under /api/ (the M-Pesa ones are in payments_app). Paths follow docs/design.md#http-contract exactly."""
 
 from django.urls import path
 

@@ -8,18 +8,15 @@ puts the error list right next to its field.
 
 from __future__ import annotations
 
-import math
-import time
-
 from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 
-from .. import ratelimit
-from ..exceptions import RateLimited
+from ..exceptions import InvalidCredentials, RateLimited
 from ..http import client_ip
 from ..models import TIME_ZONE_CHOICES, User
 from ..phone import ACCEPTED_FORMS, INVALID_MESSAGE, InvalidPhone, to_e164
+from ..services.users import user_authenticate
 
 PHONE_HELP = f"A Kenyan mobile number, e.g. {ACCEPTED_FORMS}."
 
@@ -106,15 +103,10 @@ class SignupForm(forms.Form):
 
 
 class LoginForm(AuthenticationForm):
-    """Email and password, with lockouts per account and per address (sessions_app.ratelimit).
+    """Email and password, under the lockout rule of ``services.users.user_authenticate``.
 
-    While locked, the password is not checked at all. A failed attempt counts
-    against both; a good login clears the account's counter.
+    While locked, the password is not checked at all; ``locked`` tells the view.
     """
-
-    ACCOUNT_LIMIT = 5
-    IP_LIMIT = 20
-    WINDOW = 15 * 60
 
     username = forms.EmailField(
         label="Email", max_length=254, widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
@@ -122,50 +114,32 @@ class LoginForm(AuthenticationForm):
 
     error_messages = {
         **AuthenticationForm.error_messages,
-        "invalid_login": "That email and password do not match an account. Check them and try again.",
-        "locked": "Too many attempts, try again in %(minutes)s.",
+        "invalid_login": InvalidCredentials.default_message,
     }
 
     def __init__(self, request=None, *args, **kwargs):
         super().__init__(request, *args, **kwargs)
         self.locked = False
 
-    def _client_ip(self) -> str:
-        return (client_ip(self.request) if self.request else None) or "unknown"
-
-    def _minutes_left(self) -> str:
-        seconds = self.WINDOW - int(time.time() % self.WINDOW)
-        minutes = max(1, math.ceil(seconds / 60))
-        return f"{minutes} minute" if minutes == 1 else f"{minutes} minutes"
-
-    def _scopes(self, email: str) -> list[tuple[str, str, int]]:
-        return [("login-account", email.lower(), self.ACCOUNT_LIMIT), ("login-ip", self._client_ip(), self.IP_LIMIT)]
-
     def clean(self):
         email = (self.cleaned_data.get("username") or "").strip().lower()
         password = self.cleaned_data.get("password")
         if not email or not password:
             return self.cleaned_data
-        for scope, ident, limit in self._scopes(email):
-            if ratelimit.is_limited(scope=scope, ident=ident, limit=limit, window=self.WINDOW):
-                self.locked = True
-                raise forms.ValidationError(
-                    self.error_messages["locked"], code="locked", params={"minutes": self._minutes_left()}
-                )
-        self.cleaned_data["username"] = email
         try:
-            return super().clean()
-        except forms.ValidationError:
-            for scope, ident, limit in self._scopes(email):
-                try:
-                    ratelimit.hit(scope=scope, ident=ident, limit=limit, window=self.WINDOW)
-                except RateLimited:
-                    pass  # Counted; the next attempt is refused before any password check.
-            raise
-
-    def reset_account_limit(self) -> None:
-        email = self.cleaned_data.get("username", "")
-        ratelimit.reset(scope="login-account", ident=email.lower(), window=self.WINDOW)
+            self.user_cache = user_authenticate(
+                email=email,
+                password=password,
+                ip=client_ip(self.request) if self.request else None,
+                request=self.request,
+            )
+        except RateLimited as exc:
+            self.locked = True
+            raise forms.ValidationError(exc.message, code="locked") from None
+        except InvalidCredentials:
+            raise forms.ValidationError(self.error_messages["invalid_login"], code="invalid_login") from None
+        self.cleaned_data["username"] = email
+        return self.cleaned_data
 
 
 class ProfileForm(forms.Form):

@@ -8,8 +8,6 @@ notes.py       a therapist's private notes
 Callers may import from here; new code imports the submodule.
 """
 
-from django.utils import timezone  # old module attribute test_schemathesis.py reads; removed at merge
-
 from .notes import therapist_notes_for
 from .sessions import (
     session_cancellation_policy,
@@ -69,5 +67,4 @@ __all__ = [
     "therapist_week_sessions",
     "therapist_weekly_hours",
     "therapists_directory",
-    "timezone",
 ]

@@ -52,16 +52,6 @@ from .therapists import (
 )
 from .users import user_authenticate, user_profile_update, user_signup
 
-# Old names, kept while the views, forms and API move (another branch); each removed at merge.
-availability_set_weekly_hours = weekly_hours_set  # old name, removed at merge
-therapist_update_settings = therapist_settings_update  # old name, removed at merge
-user_update_profile = user_profile_update  # old name, removed at merge
-session_set_meeting_link = session_meeting_link_set  # old name, removed at merge
-cancellation_policy = session_cancellation_policy  # old name, removed at merge (a read: selectors)
-respond_by_for = session_respond_by  # old name, removed at merge (a read: selectors)
-# old name, removed at merge: the serializer's enum (use sorted(STATUS_ACTIONS)); the status rows of MOVES.
-TRANSITIONS = {name: move for name, move in MOVES.items() if move.target is not None}
-
 __all__ = [
     "MAX_RANGES_PER_DAY",
     "MOVES",
@@ -69,7 +59,6 @@ __all__ = [
     "PAGE_ACTIONS",
     "START_EARLY_MINUTES",
     "STATUS_ACTIONS",
-    "TRANSITIONS",
     "ChangeResult",
     "Move",
     "allowed_actions",

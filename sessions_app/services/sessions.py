@@ -144,14 +144,14 @@ PAGE_ACTIONS = frozenset(name for name, move in MOVES.items() if move.offer == P
 START_EARLY_MINUTES = 15
 
 
-def allowed_actions(*, session: Session, user: User | None, include_pay_and_link: bool = False) -> set[str]:
-    """The moves this user may make on this session now (for buttons and API hints).
+def allowed_actions(*, session: Session, user: User | None) -> set[str]:
+    """The moves this user may make on this session now: the buttons on the pages.
 
-    By default the status moves only (the API's ``allowed_actions``); pages pass
-    ``include_pay_and_link=True`` to hear about "pay" (the client, approved, not paid or
-    failed) and "set_link" (the session's therapist, online, approved to running) too.
+    Status moves (``STATUS_ACTIONS``) and the page-only ones (``PAGE_ACTIONS``): "pay" (the
+    client, approved, not paid or failed) and "set_link" (the session's therapist, online,
+    approved to running). The API's ``allowed_actions`` lists the status moves among them.
     """
-    offers = {STATUS, PAGE} if include_pay_and_link else {STATUS}
+    offers = {STATUS, PAGE}
     roles = _roles(session=session, user=user)
     return {
         name

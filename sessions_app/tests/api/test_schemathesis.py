@@ -18,6 +18,7 @@ import schemathesis
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
+from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
@@ -88,7 +89,7 @@ def world(settings, _keep_test_connection):
         ),
         SessionFactory(session_type=SessionTypeFactory(), start=future_slot(days=2)),  # nobody's here
     ]
-    now = selectors.timezone.now()
+    now = timezone.now()
     slots = selectors.free_slots(
         therapist=therapist,
         session_type=session_type,

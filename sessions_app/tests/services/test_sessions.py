@@ -260,45 +260,38 @@ def test_transition_query_count(client_user, session_type):
 # --- What allowed_actions answers ---------------------------------------------------------
 
 
-def test_allowed_actions_answers_pay_for_the_client_only_when_asked(session_type):
+def test_allowed_actions_answers_pay_for_the_client_of_an_approved_unpaid_session(session_type):
     session = SessionFactory(session_type=session_type, approved=True)
-    assert services.allowed_actions(session=session, user=session.client) == {"cancel"}
-    assert services.allowed_actions(session=session, user=session.client, include_pay_and_link=True) == {
-        "cancel",
-        "pay",
-    }
+    assert services.allowed_actions(session=session, user=session.client) == {"cancel", "pay"}
     for status in (P.FAILED, P.PENDING):
         session.payment_status = status
-        assert "pay" in services.allowed_actions(session=session, user=session.client, include_pay_and_link=True)
+        assert "pay" in services.allowed_actions(session=session, user=session.client)
     for status in (P.PROCESSING, P.PAID, P.REFUNDED):
         session.payment_status = status
-        assert "pay" not in services.allowed_actions(session=session, user=session.client, include_pay_and_link=True)
+        assert "pay" not in services.allowed_actions(session=session, user=session.client)
     session.payment_status = P.PENDING
     for other in (session.therapist.user, ClientFactory(), UserFactory(staff=True)):
-        assert "pay" not in services.allowed_actions(session=session, user=other, include_pay_and_link=True)
+        assert "pay" not in services.allowed_actions(session=session, user=other)
     session.status = S.PENDING_APPROVAL
-    assert "pay" not in services.allowed_actions(session=session, user=session.client, include_pay_and_link=True)
+    assert "pay" not in services.allowed_actions(session=session, user=session.client)
 
 
 @pytest.mark.parametrize("status", [S.APPROVED, S.CONFIRMED, S.IN_PROGRESS])
 def test_allowed_actions_answers_set_link_for_the_sessions_therapist_on_online_sessions(session_type, status):
     session = SessionFactory(session_type=session_type, status=status)
     therapist = session.therapist.user
-    assert "set_link" not in services.allowed_actions(session=session, user=therapist)
-    assert "set_link" in services.allowed_actions(session=session, user=therapist, include_pay_and_link=True)
+    assert "set_link" in services.allowed_actions(session=session, user=therapist)
     for other in (session.client, TherapistProfileFactory().user):
-        assert "set_link" not in services.allowed_actions(session=session, user=other, include_pay_and_link=True)
+        assert "set_link" not in services.allowed_actions(session=session, user=other)
     in_person = SessionTypeFactory(therapist=session.therapist, mode="in_person")
     session.session_type = in_person
-    assert "set_link" not in services.allowed_actions(session=session, user=therapist, include_pay_and_link=True)
+    assert "set_link" not in services.allowed_actions(session=session, user=therapist)
 
 
 @pytest.mark.parametrize("status", [S.PENDING_APPROVAL, S.DECLINED, S.COMPLETED, S.CANCELLED])
 def test_set_link_refused_outside_approved_to_running(session_type, status):
     session = SessionFactory(session_type=session_type, status=status)
-    assert "set_link" not in services.allowed_actions(
-        session=session, user=session.therapist.user, include_pay_and_link=True
-    )
+    assert "set_link" not in services.allowed_actions(session=session, user=session.therapist.user)
     with pytest.raises(IllegalTransition):
         services.session_meeting_link_set(session=session, actor=session.therapist.user, link="https://meet.example/x")
     assert session.events.count() == 0
@@ -318,5 +311,3 @@ def test_set_link_goes_through_the_table_and_writes_one_event(session_type):
 def test_the_api_action_names_are_the_status_buttons():
     assert {"approve", "decline", "cancel", "start", "complete", "mark_no_show"} == services.STATUS_ACTIONS
     assert {"pay", "set_link"} == services.PAGE_ACTIONS
-    # The old TRANSITIONS view (the serializer's enum until the merge) still lists the status moves only.
-    assert set(services.TRANSITIONS) == services.STATUS_ACTIONS | {"confirm", "expire"}

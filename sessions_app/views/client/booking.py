@@ -303,7 +303,7 @@ def book_details(request):
         data = form.cleaned_data
         try:
             if data["save_phone"] and "+" + data["phone"] != request.user.phone:
-                services.user_update_profile(
+                services.user_profile_update(
                     user=request.user,
                     full_name=request.user.full_name,
                     phone=data["phone"],

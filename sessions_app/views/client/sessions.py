@@ -60,7 +60,7 @@ def session_detail(request, pk: int):
         "session": session,
         "timeline": timeline,
         "can_cancel": "cancel" in actions,
-        "can_pay": session.status == Session.Status.APPROVED and session.payment_status in (P.PENDING, P.FAILED),
+        "can_pay": "pay" in actions,
         "paying": session.status == Session.Status.APPROVED and session.payment_status == P.PROCESSING,
         "paid": session.payment_status in (P.PAID, P.REFUNDED) and bool(session.mpesa_receipt_number),
     }
@@ -73,7 +73,7 @@ def session_cancel(request, pk: int):
     if "cancel" not in services.allowed_actions(session=session, user=request.user):
         messages.error(request, f"This session is {session.get_status_display()}; it can no longer be cancelled.")
         return redirect("sessions:session_detail", pk=session.pk)
-    policy = services.cancellation_policy(session=session, actor=request.user)
+    policy = selectors.session_cancellation_policy(session=session, actor=request.user)
     form = CancelForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:

@@ -132,7 +132,7 @@ def booking_settings(request: HttpRequest) -> HttpResponse:
         form = SettingsForm(request.POST)
         if form.is_valid():
             try:
-                result = services.therapist_update_settings(therapist=therapist, **form.cleaned_data)
+                result = services.therapist_settings_update(therapist=therapist, **form.cleaned_data)
             except BookingError as exc:
                 add_booking_error(form, exc)
             else:

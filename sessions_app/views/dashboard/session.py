@@ -20,13 +20,12 @@ from ... import selectors, services
 from ...exceptions import BookingError
 from ...forms import MeetingLinkForm, NoteForm, ReasonForm, add_booking_error
 from ...http import client_ip
-from ...models import Session, SessionType, TherapistNote
+from ...models import Session, TherapistNote
 from ..common import event_label
 from .common import local, safe_next, therapist_required, time_left
 
 # Which of allowed_actions() each button stands for, in the order they are shown.
 ACTION_ORDER = ["approve", "decline", "start", "complete", "mark_no_show", "cancel"]
-LINK_STATUSES = (Session.Status.APPROVED, Session.Status.CONFIRMED, Session.Status.IN_PROGRESS)
 
 
 def _own_session(request: HttpRequest, pk: int) -> Session:
@@ -52,14 +51,14 @@ def _render_page(request: HttpRequest, session: Session, *, status: int = 200, *
     timeline = list(selectors.session_timeline(session=session))
     for event in timeline:
         event.label = event_label(event.action, audience="therapist")
-    policy = services.cancellation_policy(session=session, actor=request.user, now=now)
+    policy = selectors.session_cancellation_policy(session=session, actor=request.user, now=now)
     context = {
         "session": session,
         "client": session.client,
         "timeline": timeline,
         "notes": notes,
         "actions": [name for name in ACTION_ORDER if name in actions],
-        "can_set_link": session.session_type.mode == SessionType.Mode.ONLINE and session.status in LINK_STATUSES,
+        "can_set_link": "set_link" in actions,
         "refund_on_cancel": policy["refund"],
         "expires_in": time_left(session.respond_by - now) if session.status == Session.Status.PENDING_APPROVAL else "",
         "pay_left": time_left(session.pay_by - now)
@@ -170,7 +169,7 @@ def session_set_link(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return _render_page(request, session, status=400, link_form=form)
     try:
-        changed = services.session_set_meeting_link(
+        changed = services.session_meeting_link_set(
             session=session, actor=request.user, link=form.cleaned_data["meeting_link"]
         )
     except BookingError as exc:

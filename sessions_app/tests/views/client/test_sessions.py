@@ -186,7 +186,7 @@ def test_a_failed_payment_can_be_retried(client, me, session_type):
 
 def test_paid_detail_shows_the_receipt_and_meeting_link(client, me, session_type):
     session = _pay(_approve(_request(me, session_type)), receipt="QKL7ABC123")
-    services.session_set_meeting_link(
+    services.session_meeting_link_set(
         session=session, actor=session.therapist.user, link="https://meet.example.com/abc"
     )
     html = _detail(client, session).content.decode()

@@ -54,9 +54,7 @@ def _messages(response):
 
 
 def test_several_ranges_a_day(profile):
-    result = services.availability_set_weekly_hours(
-        therapist=profile, weekday=0, ranges=[(T(14), T(18)), (T(8), T(12))]
-    )
+    result = services.weekly_hours_set(therapist=profile, weekday=0, ranges=[(T(14), T(18)), (T(8), T(12))])
     assert _hours(profile, 0) == [(T(8), T(12)), (T(14), T(18))]
     assert result.affected == ()
     services.weekly_hours_add(therapist=profile, weekday=0, start_time=T(12), end_time=T(13))
@@ -74,7 +72,7 @@ def test_several_ranges_a_day(profile):
 def test_weekly_hours_validation_changes_nothing(profile, ranges, field, message):
     before = _hours(profile, 0)
     with pytest.raises(ValidationFailed) as exc:
-        services.availability_set_weekly_hours(therapist=profile, weekday=0, ranges=ranges)
+        services.weekly_hours_set(therapist=profile, weekday=0, ranges=ranges)
     assert (exc.value.field, exc.value.message) == (field, message)
     assert _hours(profile, 0) == before
 
@@ -193,7 +191,7 @@ GOOD = {
 
 
 def test_update_settings(profile):
-    services.therapist_update_settings(therapist=profile, **{**GOOD, "time_zone": "Africa/Kampala"})
+    services.therapist_settings_update(therapist=profile, **{**GOOD, "time_zone": "Africa/Kampala"})
     profile.refresh_from_db()
     assert (profile.buffer_minutes, profile.min_notice_hours, profile.max_advance_days) == (15, 12, 30)
     assert profile.accepting_new_clients is False
@@ -217,7 +215,7 @@ def test_update_settings(profile):
 )
 def test_settings_validation_changes_nothing(profile, change, field):
     with pytest.raises(ValidationFailed) as exc:
-        services.therapist_update_settings(therapist=profile, **{**GOOD, **change})
+        services.therapist_settings_update(therapist=profile, **{**GOOD, **change})
     assert exc.value.field == field
     profile.refresh_from_db()
     assert profile.buffer_minutes == 0
@@ -228,7 +226,7 @@ def test_longer_buffer_lists_sessions_too_close_together(profile, stype):
     first = SessionFactory(session_type=stype, confirmed=True, start=future_slot(days=5, hour=10))
     second = SessionFactory(session_type=stype, approved=True, start=future_slot(days=5, hour=11))
     far = SessionFactory(session_type=stype, confirmed=True, start=future_slot(days=5, hour=14))
-    result = services.therapist_update_settings(therapist=profile, **{**GOOD, "buffer_minutes": 30})
+    result = services.therapist_settings_update(therapist=profile, **{**GOOD, "buffer_minutes": 30})
     assert [s.pk for s in result.affected] == [first.pk, second.pk]
     assert far.pk not in [s.pk for s in result.affected]
     assert set(Session.objects.values_list("status", flat=True)) == {S.CONFIRMED, S.APPROVED}
@@ -237,7 +235,7 @@ def test_longer_buffer_lists_sessions_too_close_together(profile, stype):
 def test_new_time_zone_lists_sessions_now_outside_the_hours(profile, stype):
     # 17:00 in Nairobi is inside 08:00–18:00 there, but 06:00 or 07:00 in Los Angeles: before the hours.
     booked = SessionFactory(session_type=stype, confirmed=True, start=future_slot(days=5, hour=17))
-    result = services.therapist_update_settings(therapist=profile, **{**GOOD, "time_zone": "America/Los_Angeles"})
+    result = services.therapist_settings_update(therapist=profile, **{**GOOD, "time_zone": "America/Los_Angeles"})
     assert [s.pk for s in result.affected] == [booked.pk]
     booked.refresh_from_db()
     assert booked.status == S.CONFIRMED
