@@ -114,7 +114,7 @@ cp -L /etc/resolv.conf "$RUN/etc/resolv.conf"
 # system bundle: the chroot gets the same, or pip could not download anything.
 if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
   cp -a /usr/local/share/ca-certificates/. "$RUN/usr/local/share/ca-certificates/"
-  chroot "$RUN" update-ca-certificates >/dev/null
+  chroot "$RUN" update-ca-certificates >/dev/null 2>&1
 fi
 [ -f /etc/pip.conf ] && cp /etc/pip.conf "$RUN/etc/pip.conf"
 [ -d /etc/xdg/pip ] && mkdir -p "$RUN/etc/xdg" && cp -a /etc/xdg/pip "$RUN/etc/xdg/"
