@@ -44,7 +44,7 @@ run: $(VENV)/.installed
 chromium:
 	bash scripts/ensure_chromium.sh
 
-# PostgreSQL (installed, started, test role let in over 127.0.0.1) and redis-server, from Debian's packages.
+# PostgreSQL (installed, started, test role let in over 127.0.0.1), redis-server and wrk, from Debian's packages.
 services:
 	bash scripts/ensure_services.sh
 

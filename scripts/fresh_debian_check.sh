@@ -135,7 +135,7 @@ done < <(env)
 in_chroot() { chroot "$RUN" /usr/bin/env -i "${envs[@]}" bash -c "cd $SRC && $1"; }
 
 # What the fresh machine lacks: everything `make test` must install itself.
-for tool in psql pg_isready pg_ctlcluster redis-server chromium chromedriver; do
+for tool in psql pg_isready pg_ctlcluster redis-server chromium chromedriver wrk; do
   in_chroot "! command -v $tool >/dev/null" || die "the fresh root already has $tool"
 done
 in_chroot "! python3 -c 'import ensurepip' 2>/dev/null" || die "the fresh root already has python3-venv"
@@ -171,14 +171,15 @@ echo "   .venv left without pip: $(grep -m1 -i 'ensurepip' "$LOGS/venv-half.log"
 
 phase "make test (TEST_DATABASE_URL=$DB_URL)"
 set +e
-in_chroot "make test" 2>&1 | tee "$LOGS/make-test.log" | grep -E --line-buffered \
-  '^(Installing|Starting|Letting|make: |chromium:)| passed| failed| error'
+in_chroot "make test" 2>&1 | while IFS= read -r line; do printf '%(%H:%M:%S)T %s\n' -1 "$line"; done \
+  | tee "$LOGS/make-test.log" | grep -E --line-buffered \
+  ' (Installing|Starting|Letting|make: |chromium:|\.venv/bin/pytest)| passed| failed| error'
 st=("${PIPESTATUS[@]}"); set -e; rc="${st[0]}"
 [ "$rc" -eq 0 ] || die "make test failed in the fresh root (exit $rc): see $LOGS/make-test.log"
 grep -q 'rebuilding it' "$LOGS/make-test.log" || die "make test did not say it rebuilt the half-made .venv"
 
 phase "what make test set up"
-in_chroot 'for t in psql pg_isready redis-server chromium chromedriver; do command -v $t >/dev/null || { echo "missing $t"; exit 1; }; done'
+in_chroot 'for t in psql pg_isready redis-server chromium chromedriver wrk; do command -v $t >/dev/null || { echo "missing $t"; exit 1; }; done'
 in_chroot "pg_lsclusters; grep -l '^host all postgres 127.0.0.1/32 trust' /etc/postgresql/*/*/pg_hba.conf" \
   | tee "$LOGS/clusters.txt"
 in_chroot "psql '$DB_URL' -tAc 'select current_user, inet_server_port()'"
@@ -193,4 +194,4 @@ grep -q '^Starting PostgreSQL' "$LOGS/restart.log" && in_chroot "pg_isready -q -
 echo "   ok: $(grep '^Starting PostgreSQL' "$LOGS/restart.log")"
 
 phase ""
-echo "fresh_debian_check: PASS: make test passed in a fresh Debian 12 root ($(grep -Eo '[0-9]+ passed' "$LOGS/make-test.log" | paste -sd+ -) tests)"
+echo "fresh_debian_check: PASS: make test passed in a fresh Debian 12 root; its pytest runs: $(grep -E '=+ .*(passed|failed).* in [0-9.]+s|^[0-9:]+ [0-9]+ passed' "$LOGS/make-test.log" | sed -E 's/^[0-9:]+ //; s/=+ ?//g; s/ \(.*//' | paste -sd';' -)"
