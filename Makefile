@@ -44,14 +44,15 @@ run: $(VENV)/.installed
 chromium:
 	bash scripts/ensure_chromium.sh
 
-# PostgreSQL (installed, started, test role let in over 127.0.0.1) and redis-server, from Debian's packages.
+# PostgreSQL (installed, started, test role let in over 127.0.0.1), redis-server and wrk, from Debian's packages.
 services:
 	bash scripts/ensure_services.sh
 
 # The suite with the clock pinned to Wednesday 13:30 Nairobi, noting which tests read it (on both
 # cores); the slow tests (real workers, a browser) and the callback bursts on their own; then the clock readers at the other
-# seven instants (see conftest.py); then ruff.
-test: $(VENV)/.installed-dev services chromium
+# seven instants (see conftest.py); then ruff. The system packages come first, so a machine that
+# cannot get them fails in seconds rather than after pip's downloads.
+test: services chromium $(VENV)/.installed-dev
 	$(VENV)/bin/pytest -m "not slow and not exclusive" -n $(SWEEP_WORKERS) --clock-readers-out=$(READERS)
 	$(VENV)/bin/pytest -m "slow or exclusive"
 	$(SWEEP)
@@ -60,7 +61,7 @@ test: $(VENV)/.installed-dev services chromium
 # Every test that reads the clock at 00:30, 06:00, 12:59 and 23:59 Nairobi on a weekday, a Sunday
 # 10:00, a month's last day 23:30 and 31 December 23:59 (`make test` adds Wednesday 13:30). Without
 # a readers list from an earlier `make test`, every non-slow test.
-clock-sweep: $(VENV)/.installed-dev services
+clock-sweep: services $(VENV)/.installed-dev
 	$(SWEEP)
 
 lint: $(VENV)/.installed-dev

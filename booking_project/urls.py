@@ -3,15 +3,15 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 # JSON errors under /api/, the usual pages elsewhere.
-handler404 = "sessions_app.api_errors.handler404"
-handler500 = "sessions_app.api_errors.handler500"
+handler404 = "sessions_app.api.errors.handler404"
+handler500 = "sessions_app.api.errors.handler500"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its start-up script as a file: no inline script under the CSP.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/", include("sessions_app.api_urls")),
+    path("api/", include("sessions_app.api.urls")),
     path("", include("payments_app.urls")),
     path("", include("notifications_app.urls")),
     path("", include("sessions_app.urls")),

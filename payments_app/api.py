@@ -14,7 +14,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from sessions_app.api_errors import error_response
+from sessions_app.api.errors import error_response
 
 from . import daraja, selectors, services
 from .http import client_ip, ip_allowed

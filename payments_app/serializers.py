@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from sessions_app.api.errors import ErrorSerializer  # the API's one error shape
 from sessions_app.phone import mask
-from sessions_app.serializers import ErrorSerializer  # the API's one error shape
 
 __all__ = ["AttemptSerializer", "CallbackAckSerializer", "CallbackSerializer", "ErrorSerializer", "InitiateSerializer"]
 

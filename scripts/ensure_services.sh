@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # What `make test` needs besides Python: PostgreSQL up on 127.0.0.1:5432 (or TEST_DATABASE_URL's
-# port) with the test role able to log in over TCP, and the redis-server binary (each test run
-# starts its own Redis on a free port). Installs from Debian's packages when missing, starts
-# PostgreSQL when it is down, and fails early with one line saying what is missing when it cannot.
+# port) with the test role able to log in over TCP, the redis-server binary (each test run
+# starts its own Redis on a free port) and wrk (the benchmark test). Installs from Debian's
+# packages when missing, starts PostgreSQL when it is down, and fails early with one line saying
+# what is missing when it cannot.
 set -euo pipefail
 . "$(dirname "$0")/lib/apt.sh"
 URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/booking}"
@@ -56,3 +57,6 @@ PGCONNECT_TIMEOUT=5 psql "${URL%/*}/postgres" -tAc "SELECT 1 FROM pg_database WH
 # --- Redis: the tests start their own server from this binary ---
 command -v redis-server >/dev/null 2>&1 || apt_install redis-server
 command -v redis-server >/dev/null 2>&1 || { echo "make: redis-server is missing." >&2; exit 1; }
+
+# --- wrk: benchmarks/tests/test_bench.py drives it, so the test runs rather than skips ---
+command -v wrk >/dev/null 2>&1 || apt_install wrk

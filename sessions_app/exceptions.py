@@ -41,3 +41,8 @@ class RateLimited(BookingError):
     code = "rate_limited"
     http_status = 429
     default_message = "Too many attempts. Please wait a little and try again."
+
+
+class InvalidCredentials(ValidationFailed):
+    code = "invalid_credentials"
+    default_message = "That email and password do not match an account. Check them and try again."

@@ -191,8 +191,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 20,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # DRF's JSON parser plus the DATA_UPLOAD_MAX_MEMORY_SIZE limit (413) and no 500 on any body.
-    "DEFAULT_PARSER_CLASSES": ["sessions_app.api_errors.JSONParser"],
-    "EXCEPTION_HANDLER": "sessions_app.api_errors.exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["sessions_app.api.errors.JSONParser"],
+    "EXCEPTION_HANDLER": "sessions_app.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tulia Booking API",

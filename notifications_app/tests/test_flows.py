@@ -258,7 +258,7 @@ def test_an_unpaid_approval_that_expires_says_so(on_commit, client_user, therapi
 
 def test_running_the_session_and_setting_its_link_send_nothing(on_commit, client_user, therapist, session_type):
     session = confirmed_session(on_commit, client=client_user, therapist=therapist, session_type=session_type)
-    on_commit(sessions.session_set_meeting_link, session=session, actor=therapist.user, link="https://meet.example/x")
+    on_commit(sessions.session_meeting_link_set, session=session, actor=therapist.user, link="https://meet.example/x")
     session.__class__.objects.filter(pk=session.pk).update(
         start=timezone.now() - dt.timedelta(minutes=5), end=timezone.now() + dt.timedelta(minutes=55)
     )

@@ -13,10 +13,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from sessions_app import ratelimit
-from sessions_app import services as session_services
 from sessions_app.exceptions import IllegalTransition, NotAllowed, ValidationFailed
 from sessions_app.models import Session, User
 from sessions_app.phone import InvalidPhone, mask, normalize_msisdn
+from sessions_app.services import session_payments as session_services
 
 from .. import daraja, dispatch, selectors
 from ..models import MpesaCallback, PaymentAttempt

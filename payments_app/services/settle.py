@@ -15,9 +15,9 @@ import datetime as dt
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
-from sessions_app import services as session_services
 from sessions_app.exceptions import IllegalTransition, NotAllowed
 from sessions_app.models import User
+from sessions_app.services import session_payments as session_services
 
 from .. import daraja, selectors
 from ..models import MpesaCallback, PaymentAttempt

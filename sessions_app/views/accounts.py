@@ -63,10 +63,6 @@ class LoginView(auth_views.LoginView):
     authentication_form = LoginForm
     redirect_authenticated_user = True
 
-    def form_valid(self, form):
-        form.reset_account_limit()
-        return super().form_valid(form)
-
     def form_invalid(self, form):
         response = super().form_invalid(form)
         if form.locked:
@@ -122,7 +118,7 @@ def profile(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            services.user_update_profile(
+            services.user_profile_update(
                 user=request.user,
                 full_name=data["full_name"],
                 phone=data["phone"],

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from payments_app import services, tasks
 from payments_app.models import MpesaCallback, PaymentAttempt, PaymentEvent
-from sessions_app import services as session_services
 from sessions_app.models import Session, SessionEvent
+from sessions_app.services import sessions as session_services
 from sessions_app.tests.factories import UserFactory
 
 from ..conftest import PAID_PHONE, SECRET

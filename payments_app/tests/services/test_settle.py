@@ -8,9 +8,9 @@ from django.utils import timezone
 from payments_app import services
 from payments_app.daraja import StkResult
 from payments_app.models import PaymentAttempt, PaymentEvent
-from sessions_app import services as session_services
 from sessions_app.exceptions import NotAllowed
 from sessions_app.models import Session, SessionEvent
+from sessions_app.services import sessions as session_services
 
 from ..conftest import PAID_PHONE
 

@@ -24,8 +24,8 @@ from django.test.testcases import LiveServerThread
 from notifications_app.models import Notification
 from payments_app import services, tasks
 from payments_app.models import MpesaCallback, PaymentAttempt, PaymentEvent
-from sessions_app import services as session_services
 from sessions_app.models import Session, SessionEvent
+from sessions_app.services import sessions as session_services
 from sessions_app.tests.factories import PASSWORD, UserFactory
 
 from ..conftest import CANCEL_PHONE, PAID_PHONE, SECRET, serve_live

@@ -1,0 +1,60 @@
+"""POST /api/auth/token: email and password for an API token."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from rest_framework import serializers, status
+from rest_framework.authtoken.models import Token
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .. import services
+from ..exceptions import InvalidCredentials
+from ..http import client_ip
+from .common import errors
+from .fields import StrictCharField
+
+
+class TokenCreateApi(APIView):
+    """Email and password for a token, with the login page's lockouts (per account and per address)."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema_serializer(component_name="Credentials")
+    class InputSerializer(serializers.Serializer):
+        email = serializers.EmailField(max_length=254)
+        password = StrictCharField(max_length=4096, trim_whitespace=False)
+
+    @extend_schema_serializer(component_name="Token")
+    class OutputSerializer(serializers.Serializer):
+        token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`.")
+
+    @extend_schema(
+        operation_id="auth_token",
+        summary="Get an API token",
+        description="Send it back as `Authorization: Token <token>`. Five failed attempts for one account (twenty "
+        "from one address) lock it for up to 15 minutes: 429.",
+        request=InputSerializer,
+        responses={200: OutputSerializer, **errors(400, 413, 415, 429)},
+        auth=[],
+        tags=["auth"],
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            user = services.user_authenticate(
+                email=serializer.validated_data["email"],
+                password=serializer.validated_data["password"],
+                ip=client_ip(request._request),
+                request=request._request,
+            )
+        except InvalidCredentials as exc:
+            return Response(
+                {"code": "invalid_credentials", "message": exc.message, "fields": {"non_field_errors": [exc.message]}},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response(self.OutputSerializer({"token": token.key}).data)

@@ -1,0 +1,94 @@
+"""What every API view shares: pagination, the viewer's time zone, error responses in the schema, query strings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zoneinfo
+
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import PageNumberPagination
+
+from .. import selectors
+from .errors import ErrorSerializer
+from .fields import MAX_ID
+
+ERROR_DESCRIPTIONS = {
+    400: "Bad input: malformed JSON, a missing or wrongly typed field (named in `fields`), or a rule refused it.",
+    401: "No credentials, or a bad token (public endpoints need none, but refuse a bad one).",
+    403: "Signed in, but not allowed to do this (or a session-authenticated write without its CSRF token).",
+    404: "No such object, or not yours.",
+    409: "The session's state does not allow this (`illegal_transition`) or the time was taken (`slot_taken`).",
+    413: "The body is over 64 KB.",
+    415: "The body is not JSON.",
+    429: "Too many attempts; see the Retry-After header (seconds).",
+}
+
+
+def errors(*codes: int) -> dict[int, OpenApiResponse]:
+    """The schema's error responses for ``codes``, all in the one error shape."""
+    return {code: OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[code]) for code in codes}
+
+
+ID_PATH = OpenApiParameter(
+    "id", {"type": "integer", "minimum": 1, "maximum": MAX_ID}, OpenApiParameter.PATH, description="Object id."
+)
+
+
+class Pages(PageNumberPagination):
+    """20 a page; ``page`` must be a whole number from 1 (a page past the end is a 404)."""
+
+    last_page_strings = ()
+
+    def get_page_number(self, request, paginator):
+        raw = request.query_params.get(self.page_query_param)
+        if raw is None:
+            return 1
+        if not re.fullmatch(r"[0-9]{1,18}", raw) or int(raw) < 1:
+            raise ValidationError({self.page_query_param: ["A page is a whole number from 1."]})
+        return int(raw)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": 10**18 - 1}
+        return parameters
+
+
+class UserZoneMixin:
+    """Render times in the signed-in person's zone (token users are only known after DRF authenticates)."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        tz_name = getattr(request.user, "time_zone", "") if request.user.is_authenticated else ""
+        try:
+            timezone.activate(zoneinfo.ZoneInfo(tz_name)) if tz_name else timezone.deactivate()
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            timezone.deactivate()
+
+
+def query_params(serializer_class, request) -> dict:
+    """Validate the query string. An empty value (``?to=``) is a bad value, not a missing one."""
+    fields = serializer_class().fields
+    multi = {
+        name
+        for name, field in fields.items()
+        if isinstance(field, serializers.ListField | serializers.MultipleChoiceField)
+    }
+    params = request.query_params
+    data = {name: params.getlist(name) if name in multi else params[name] for name in fields if name in params}
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def window_edge(value: dt.date | dt.datetime | None, *, tz, end: bool) -> dt.datetime | None:
+    """A date means the start of that day in ``tz`` (or, for an end, the start of the next day)."""
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    start, next_day = selectors.day_window(day=value, tz=tz)
+    return next_day if end else start

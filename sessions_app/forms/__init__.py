@@ -1,0 +1,43 @@
+"""The site's forms, by area: accounts, the client's booking pages, the therapist's dashboard."""
+
+from .accounts import LoginForm, ProfileForm, SignupForm
+from .booking import (
+    BookingDetailsForm,
+    CancelForm,
+    ChooseSessionTypeForm,
+    ChooseTherapistForm,
+    DayForm,
+    DirectoryFilterForm,
+    SlotForm,
+)
+from .dashboard import (
+    MeetingLinkForm,
+    NoteForm,
+    ReasonForm,
+    SessionTypeForm,
+    SettingsForm,
+    TimeOffForm,
+    WeeklyHoursForm,
+    add_booking_error,
+)
+
+__all__ = [
+    "BookingDetailsForm",
+    "CancelForm",
+    "ChooseSessionTypeForm",
+    "ChooseTherapistForm",
+    "DayForm",
+    "DirectoryFilterForm",
+    "LoginForm",
+    "MeetingLinkForm",
+    "NoteForm",
+    "ProfileForm",
+    "ReasonForm",
+    "SessionTypeForm",
+    "SettingsForm",
+    "SignupForm",
+    "SlotForm",
+    "TimeOffForm",
+    "WeeklyHoursForm",
+    "add_booking_error",
+]

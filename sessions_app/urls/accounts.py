@@ -1,0 +1,27 @@
+"""Sign up, log in and out, the client's profile and password, privacy; in the "sessions" namespace."""
+
+from django.urls import path
+
+from ..views import accounts
+from ..views.common import client_login_required
+
+urlpatterns = [
+    path("signup/", accounts.signup, name="signup"),
+    path("login/", accounts.LoginView.as_view(), name="login"),
+    path("logout/", accounts.LogoutView.as_view(), name="logout"),
+    path("profile/", accounts.profile, name="profile"),
+    path(
+        "profile/password/",
+        client_login_required(accounts.PasswordChangeView.as_view()),
+        name="password_change",
+    ),
+    path("password-reset/", accounts.PasswordResetView.as_view(), name="password_reset"),
+    path("password-reset/sent/", accounts.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        accounts.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path("password-reset/done/", accounts.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path("privacy/", accounts.privacy, name="privacy"),
+]

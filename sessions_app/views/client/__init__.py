@@ -1,0 +1,1 @@
+"""The client's pages: the directory, the booking stepper, their own sessions."""
