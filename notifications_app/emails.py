@@ -160,9 +160,7 @@ def build_context(notification: Notification) -> dict:
         ctx["lead"] = "in 24 hours" if kind == K.REMINDER_24H else "in 1 hour"
     elif kind == K.STAFF_PAYMENT_ALERT:
         ctx["other_name"] = session.client.full_name or session.client.email
-        # The payment attempt whose Daraja reply raised the alert (a reverse relation: no payments import).
-        attempt = session.mpesa_attempts.exclude(problem="").order_by("-problem_at", "-id").first()
-        ctx["problem"] = attempt.problem if attempt else "M-Pesa refused our set-up."
+        # What M-Pesa said is on the payment in the admin (this app reads nothing of payments_app).
         ctx["admin_url"] = absolute_url("admin:payments_app_paymentattempt_changelist") + "?problem_class=configuration"
     return ctx
 

@@ -13,10 +13,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from notifications_app import services as notification_services
 from sessions_app.models import Session, User
 
-from .. import daraja
+from .. import daraja, dispatch
 from ..models import MpesaCallback, PaymentAttempt, PaymentEvent
 
 # One logger for the package, under the name it had as services.py, so log filters keep matching.
@@ -142,10 +141,14 @@ def _note_error(*, attempt: PaymentAttempt, error: daraja.DarajaError, source: s
     )
 
 
+# notifications_app's task, queued by name (payments_app imports nothing of notifications_app: docs/design.md).
+STAFF_PAYMENT_ALERT = "notifications_app.tasks.send_staff_payment_alert"
+
+
 def _alert_staff(session_id: int) -> None:
-    """Email staff about a configuration problem (at most once an hour: notifications_app keeps the count)."""
+    """Email staff about a configuration problem; notifications_app holds it to once an hour."""
     try:
-        notification_services.notifications_staff_payment_alert(session_id=session_id)
+        dispatch.delay(STAFF_PAYMENT_ALERT, session_id)
     except Exception:  # noqa: BLE001 - the problem is recorded and shown in the admin; the email is a courtesy
         logger.exception("Could not queue the staff alert for booking %s", session_id)
 
