@@ -45,6 +45,7 @@ SPECS: dict[str, EmailSpec] = {
     K.CLIENT_REFUNDED: EmailSpec("Refund recorded for booking {reference}", "client_refunded"),
     K.REMINDER_24H: EmailSpec("Reminder: booking {reference} in 24 hours", "reminder"),
     K.REMINDER_1H: EmailSpec("Reminder: booking {reference} starts in 1 hour", "reminder"),
+    K.STAFF_PAYMENT_ALERT: EmailSpec("M-Pesa payments need attention (booking {reference})", "staff_payment_alert"),
 }
 
 THERAPIST_KINDS = frozenset({K.THERAPIST_NEW_REQUEST, K.THERAPIST_PAYMENT_RECEIVED, K.THERAPIST_CANCELLED})
@@ -157,6 +158,10 @@ def build_context(notification: Notification) -> dict:
         ctx["receipt_number"] = session.mpesa_receipt_number or ""
     elif kind in (K.REMINDER_24H, K.REMINDER_1H):
         ctx["lead"] = "in 24 hours" if kind == K.REMINDER_24H else "in 1 hour"
+    elif kind == K.STAFF_PAYMENT_ALERT:
+        ctx["other_name"] = session.client.full_name or session.client.email
+        # What M-Pesa said is on the payment in the admin (this app reads nothing of payments_app).
+        ctx["admin_url"] = absolute_url("admin:payments_app_paymentattempt_changelist") + "?problem_class=configuration"
     return ctx
 
 

@@ -29,6 +29,8 @@ class Notification(models.Model):
         CLIENT_REFUNDED = "client_refunded", "Refund recorded (client)"
         REMINDER_24H = "reminder_24h", "Reminder 24 hours before (client)"
         REMINDER_1H = "reminder_1h", "Reminder 1 hour before (client)"
+        # To staff
+        STAFF_PAYMENT_ALERT = "staff_payment_alert", "M-Pesa set-up problem (staff)"
 
     # Kinds that may go out more than once per session: keyed by their event.
     PER_EVENT_KINDS = (Kind.CLIENT_PAYMENT_FAILED,)

@@ -19,6 +19,7 @@ from email.utils import make_msgid
 from anymail.backends.base import AnymailBaseBackend
 from anymail.exceptions import AnymailAPIError
 from celery.exceptions import SoftTimeLimitExceeded
+from django.core.cache import cache
 from django.core.mail import get_connection
 from django.db import transaction
 from django.utils import timezone
@@ -139,6 +140,33 @@ def notifications_prepare_for_session_change(*, session_id: int, action: str) ->
     session, event = targets
     kinds = [kind for _, kind in ACTION_NOTIFICATIONS[action]]
     return list(selectors.notification_ids_queued(session=session, kinds=kinds, event=event))
+
+
+STAFF_ALERT_INTERVAL = dt.timedelta(hours=1)
+
+
+def notifications_staff_payment_alert(*, session_id: int, now: dt.datetime | None = None) -> list[Notification]:
+    """Tell every active staff member that M-Pesa refused our set-up, at most once an hour across the site.
+
+    ``session_id`` is the booking whose payment hit the problem (the email names it
+    and links the admin's list of payments needing attention). An alert within the
+    last hour, for any booking, holds this one back: the first says all there is to say.
+    """
+    now = now or timezone.now()
+    if Notification.objects.filter(kind=K.STAFF_PAYMENT_ALERT, created_at__gt=now - STAFF_ALERT_INTERVAL).exists():
+        return []
+    # Two workers alerting at once: the cache key lets one through (the row check above survives a cache flush).
+    if not cache.add("notifications:staff-payment-alert", 1, timeout=int(STAFF_ALERT_INTERVAL.total_seconds())):
+        return []
+    session = Session.objects.get(pk=session_id)
+    queued = []
+    for staff in User.objects.filter(is_staff=True, is_active=True).exclude(email="").order_by("pk"):
+        notification = notification_queue(session=session, recipient=staff, kind=K.STAFF_PAYMENT_ALERT)
+        if notification is not None:
+            queued.append(notification)
+    if not queued:
+        logger.warning("M-Pesa set-up problem on booking %s: no staff member with an email to alert.", session_id)
+    return queued
 
 
 def reminders_queue_due(*, now: dt.datetime | None = None) -> int:

@@ -95,3 +95,9 @@ def send_due_reminders() -> int:
 def requeue_stale_notifications() -> int:
     """Beat: re-queue emails whose task message was lost (broker down at commit time)."""
     return services.notifications_requeue_stale()
+
+
+@shared_task(name="notifications_app.tasks.send_staff_payment_alert", acks_late=True)
+def send_staff_payment_alert(session_id: int) -> int:
+    """payments_app queues this by name when M-Pesa refuses our set-up: alert staff (at most once an hour)."""
+    return len(services.notifications_staff_payment_alert(session_id=session_id))

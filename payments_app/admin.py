@@ -1,8 +1,10 @@
 """Read-only views of payments for staff: attempts, raw callbacks and the event log."""
 
+import datetime as dt
 import json
 
 from django.contrib import admin, messages
+from django.utils import timezone
 from django.utils.html import format_html
 
 from sessions_app.admin import AuditedAdminMixin
@@ -75,21 +77,23 @@ class PaymentAttemptAdmin(ReadOnlyAdmin):
         "result_code",
         "needs_review",
         "review_reason",
+        "problem_class",
         "initiated_at",
         "completed_at",
     ]
-    list_filter = ["needs_review", "status", "initiated_at"]
+    list_filter = ["needs_review", "status", "problem_class", "initiated_at"]
     search_fields = ["=checkout_request_id", "=merchant_request_id", "=mpesa_receipt_number", "=account_reference"]
     list_select_related = ["session"]
     date_hierarchy = "initiated_at"
     inlines = [MpesaCallbackInline, PaymentEventInline]
     actions = ["mark_reviewed"]
-    readonly_fields = ["raw_callback"]
+    readonly_fields = ["raw_callback", "raw_problem"]
     fieldsets = (
         (None, {"fields": ("session", "initiated_by", "status", "message", "amount", "account_reference")}),
         ("Daraja", {"fields": ("checkout_request_id", "merchant_request_id", "result_code", "result_desc")}),
         ("Money", {"fields": ("mpesa_receipt_number", "paid_amount", "phone", "payer_phone", "transaction_date")}),
         ("Review", {"fields": ("needs_review", "review_reason", "reviewed_at", "reviewed_by")}),
+        ("Unusable reply from M-Pesa", {"fields": ("problem_class", "problem", "problem_at", "raw_problem")}),
         ("Times", {"fields": ("initiated_at", "completed_at", "created_at", "updated_at")}),
         ("Raw callback", {"fields": ("raw_callback",)}),
     )
@@ -98,8 +102,28 @@ class PaymentAttemptAdmin(ReadOnlyAdmin):
     def raw_callback(self, obj):
         return _pretty(obj.callback_payload)
 
+    @admin.display(description="Daraja's raw reply")
+    def raw_problem(self, obj):
+        return _pretty(obj.problem_payload)
+
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields] + ["raw_callback"]
+        return [f.name for f in self.model._meta.fields] + ["raw_callback", "raw_problem"]
+
+    def changelist_view(self, request, extra_context=None):
+        # A set-up problem stops every payment: say so on top of the list, not only in a filter.
+        since = timezone.now() - dt.timedelta(hours=24)
+        problems = PaymentAttempt.objects.filter(
+            problem_class=PaymentAttempt.Problem.CONFIGURATION, problem_at__gte=since
+        )
+        latest = problems.order_by("-problem_at").first()
+        if latest is not None:
+            self.message_user(
+                request,
+                f"M-Pesa refused our set-up {problems.count()} time(s) in the last 24 hours; payments cannot be "
+                f"taken until it is fixed. Latest: {latest.problem}",
+                messages.ERROR,
+            )
+        return super().changelist_view(request, extra_context)
 
     @admin.action(description="Mark the selected payments as reviewed")
     def mark_reviewed(self, request, queryset):

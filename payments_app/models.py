@@ -17,10 +17,17 @@ class PaymentAttempt(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         UNKNOWN = "unknown", "No answer"  # deadline passed without a final answer; a late one still applies
-        REVIEW = "review", "Held for review"  # Daraja said paid but the details do not match: staff decide
+        # Daraja's answers could not be used (set-up error, or only replies that do not fit) and no more
+        # asking will help: staff settle it from the statement. A late valid answer still applies.
+        REVIEW = "review", "Needs attention"
+
+    class Problem(models.TextChoices):
+        FINAL = "final", "Final"
+        TRANSIENT = "transient", "Transient"
+        CONFIGURATION = "configuration", "Configuration (staff must fix)"
 
     IN_FLIGHT = (Status.CREATED, Status.PROCESSING)
-    FINAL = (Status.SUCCEEDED, Status.FAILED, Status.REVIEW)
+    FINAL = (Status.SUCCEEDED, Status.FAILED)
 
     session = models.ForeignKey("sessions_app.Session", on_delete=models.PROTECT, related_name="mpesa_attempts")
     initiated_by = models.ForeignKey(
@@ -49,6 +56,11 @@ class PaymentAttempt(models.Model):
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The last reply from Daraja that could not be used as it was, exactly as it came (every one is in the events).
+    problem_class = models.CharField(max_length=16, choices=Problem.choices, blank=True)
+    problem = models.CharField(max_length=255, blank=True, help_text="What was wrong with Daraja's reply.")
+    problem_payload = models.JSONField(null=True, blank=True, help_text="Daraja's raw reply.")
+    problem_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -100,7 +112,7 @@ class MpesaCallback(models.Model):
     source_ip = models.GenericIPAddressField(null=True, blank=True)
     checkout_request_id = models.CharField(max_length=64, blank=True)
     merchant_request_id = models.CharField(max_length=64, blank=True)
-    result_code = models.IntegerField(null=True, blank=True)
+    result_code = models.CharField(max_length=32, blank=True, help_text="As Daraja sent it, as a string.")
     payload = models.JSONField()
     attempt = models.ForeignKey(
         PaymentAttempt, null=True, blank=True, on_delete=models.SET_NULL, related_name="callbacks"
@@ -140,6 +152,8 @@ class PaymentEvent(models.Model):
         FLAGGED = "flagged", "Flagged for staff review"
         TIMED_OUT = "timed_out", "No final answer by the deadline"
         REVIEWED = "reviewed", "Reviewed by staff"
+        ANOMALY = "anomaly", "Unexpected reply from M-Pesa"
+        NEEDS_ATTENTION = "needs_attention", "Needs attention: not settled automatically"
 
     attempt = models.ForeignKey(PaymentAttempt, null=True, blank=True, on_delete=models.PROTECT, related_name="events")
     session = models.ForeignKey(

@@ -168,7 +168,8 @@ def test_callback_body_has_the_simulators_shape_and_parses():
 
     assert strip(ours) == strip(theirs)
     parsed = daraja.parse_callback(ours)
-    assert (parsed.checkout_request_id, parsed.result_code) == ("ws_CO_1", 0)
+    # ResultCodes are strings end to end (issue 22).
+    assert (parsed.checkout_request_id, parsed.result_code) == ("ws_CO_1", "0")
 
 
 def test_callback_lines_post_to_the_real_callback_url_and_are_stored(seeded, now, client):

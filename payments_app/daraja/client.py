@@ -12,13 +12,14 @@ import datetime as dt
 import hashlib
 import logging
 import re
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
 from django.core.cache import cache
 
-from .errors import DarajaDeclined, DarajaError, DarajaInvalidToken, DarajaPending, DarajaUnavailable
-from .parse import NAIROBI, PushAccepted, StkResult
+from .errors import DarajaDeclined, DarajaError, DarajaInvalidToken, DarajaUnavailable, DarajaUnexpectedReply
+from .parse import NAIROBI, PushAccepted, StkResult, error_for, query_result, reply_data
 
 # The name it had as payments_app/daraja.py, so log filters keep matching.
 logger = logging.getLogger("payments_app.daraja")
@@ -54,6 +55,30 @@ def account_reference(reference: str) -> str:
 def transaction_desc(desc: str = DEFAULT_TRANSACTION_DESC) -> str:
     cleaned = re.sub(r"[^A-Za-z0-9 ]", "", desc or DEFAULT_TRANSACTION_DESC).strip()[:TRANSACTION_DESC_MAX]
     return cleaned or DEFAULT_TRANSACTION_DESC
+
+
+# Daraja rejects a CallBackURL containing these (shared/reference/daraja.md section 2 and 7.7), anywhere in it.
+CALLBACK_FORBIDDEN_WORDS = ("m-pesa", "mpesa", "safaricom", "query", "cmd", "exe", "sql")
+CALLBACK_FORBIDDEN_HOSTS = ("ngrok.io", "ngrok-free.app", "ngrok.app", "ngrok.dev", "ngrok-free.dev")
+
+
+def callback_url_problem(url: str) -> str:
+    """Why Daraja would reject ``url`` as a CallBackURL ("" if it would take it)."""
+    if not isinstance(url, str) or not url:
+        return "it is empty"
+    if re.search(r"\s", url):
+        return "it contains spaces"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "it is not an http(s) URL with a host"
+    lowered = url.lower()
+    for word in CALLBACK_FORBIDDEN_WORDS:
+        if word in lowered:
+            return f'it contains "{word}"'
+    host = parts.hostname.lower()
+    if "ngrok" in host or any(host == h or host.endswith(f".{h}") for h in CALLBACK_FORBIDDEN_HOSTS):
+        return "it is an ngrok address"
+    return ""
 
 
 def callback_url() -> str:
@@ -92,29 +117,35 @@ class DarajaClient:
         digest = hashlib.sha256(f"{self.base_url}|{self.consumer_key}".encode()).hexdigest()[:24]
         return f"daraja:token:{digest}"
 
-    def get_token(self, *, force: bool = False) -> str:
-        """OAuth token, cached until a minute before it expires."""
-        if not force:
-            token = cache.get(self._token_cache_key)
-            if token:
-                return token
+    def get_token(self, *, force: bool = False, stale: str | None = None) -> str:
+        """OAuth token, cached until a minute before it expires.
+
+        Each new token invalidates the previous one (shared/reference/daraja.md section 1),
+        so a token is fetched only when the cache has none, or only the one that just
+        failed (``stale``): a worker whose token was replaced by another worker's new
+        one picks that one up instead of invalidating it in turn.
+        """
+        token = cache.get(self._token_cache_key)
+        if token and not force and token != stale:
+            return token
         basic = base64.b64encode(f"{self.consumer_key}:{self.consumer_secret}".encode()).decode()
-        data = self._send("GET", TOKEN_PATH, headers={"Authorization": f"Basic {basic}"})
+        data = self._send("GET", TOKEN_PATH, headers={"Authorization": f"Basic {basic}"}, oauth=True)
         token = data.get("access_token")
         try:
             expires_in = int(data.get("expires_in"))  # a string on the wire
         except (TypeError, ValueError):
-            raise DarajaUnavailable("token", "Daraja sent a token without a valid expires_in.")
+            raise DarajaUnexpectedReply("token", "Daraja sent a token without a valid expires_in.", raw=data)
         if not isinstance(token, str) or not token:
-            raise DarajaUnavailable("token", "Daraja sent no access_token.")
+            raise DarajaUnexpectedReply("token", "Daraja sent no access_token.", raw=data)
         ttl = expires_in - 60 if expires_in > 120 else max(expires_in // 2, 1)
         cache.set(self._token_cache_key, token, timeout=ttl)
         return token
 
     def _authorised(self, path: str, body: dict) -> dict:
         """POST with the bearer token; on 404.001.03 fetch a new token once and try again."""
+        failed: str | None = None
         for attempt in (1, 2):
-            token = self.get_token(force=attempt == 2)
+            token = self.get_token(stale=failed)
             try:
                 return self._send(
                     "POST",
@@ -123,8 +154,9 @@ class DarajaClient:
                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
                 )
             except DarajaInvalidToken:
-                cache.delete(self._token_cache_key)
+                failed = token
                 if attempt == 2:
+                    cache.delete(self._token_cache_key)
                     raise
         raise AssertionError("unreachable")
 
@@ -164,8 +196,14 @@ class DarajaClient:
         data = self._authorised(STK_PUSH_PATH, body)
         code = str(data.get("ResponseCode", ""))
         checkout = data.get("CheckoutRequestID")
-        if code != "0" or not isinstance(checkout, str) or not checkout:
-            raise DarajaDeclined(code or "unknown", str(data.get("ResponseDescription") or "Push not accepted"))
+        if code != "0":
+            raise DarajaDeclined(
+                code or "unknown", str(data.get("ResponseDescription") or "Push not accepted"), raw=data
+            )
+        if not isinstance(checkout, str) or not checkout.strip() or len(checkout) > 64:
+            raise DarajaUnexpectedReply(
+                "no_checkout", "STK Push accepted without a usable CheckoutRequestID.", raw=data
+            )
         return PushAccepted(
             merchant_request_id=str(data.get("MerchantRequestID") or ""),
             checkout_request_id=checkout,
@@ -177,21 +215,11 @@ class DarajaClient:
         """The final answer for a push. Raises DarajaPending while the customer has not answered."""
         body = {**self._credentials(), "CheckoutRequestID": checkout_request_id}
         data = self._authorised(STK_QUERY_PATH, body)
-        raw_code = data.get("ResultCode")
-        try:
-            code = int(raw_code)  # a string in query replies
-        except (TypeError, ValueError):
-            raise DarajaUnavailable(str(data.get("ResponseCode", "")), "STK Query reply without a ResultCode.")
-        return StkResult(
-            checkout_request_id=str(data.get("CheckoutRequestID") or checkout_request_id),
-            merchant_request_id=str(data.get("MerchantRequestID") or ""),
-            result_code=code,
-            result_desc=str(data.get("ResultDesc") or "")[:255],
-        )
+        return query_result(data, checkout_request_id=checkout_request_id)
 
     # -- transport -------------------------------------------------------------------------------
 
-    def _send(self, method: str, path: str, **kwargs) -> dict:
+    def _send(self, method: str, path: str, *, oauth: bool = False, **kwargs) -> dict:
         url = f"{self.base_url}{path}"
         try:
             response = requests.request(method, url, timeout=self.timeout, **kwargs)
@@ -200,30 +228,23 @@ class DarajaClient:
         except requests.RequestException as exc:
             raise DarajaUnavailable("connection", f"Could not reach M-Pesa ({type(exc).__name__}).")
         try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if response.ok and isinstance(data, dict) and "errorCode" not in data:
-            return data
-        if not isinstance(data, dict):
-            logger.warning(
-                "Daraja %s %s answered HTTP %s without JSON", method, path.split("?")[0], response.status_code
-            )
-            raise DarajaUnavailable(str(response.status_code), f"M-Pesa answered HTTP {response.status_code}.")
-        raise self._error(data, response.status_code)
+            return reply_data(response.status_code, response.content, oauth=oauth)
+        except DarajaError as exc:
+            if exc.error_class != "transient" or not isinstance(exc.raw, dict) or "errorCode" not in exc.raw:
+                logger.warning(
+                    "Daraja %s %s answered HTTP %s: %s %s",
+                    method,
+                    path.split("?")[0],
+                    response.status_code,
+                    exc.error_code,
+                    exc.error_message,
+                )
+            raise
 
     @staticmethod
     def _error(data: dict, http_status: int) -> DarajaError:
-        code = str(data.get("errorCode") or http_status)
-        message = str(data.get("errorMessage") or "")
-        lowered = message.lower()
-        if code == INVALID_TOKEN:
-            return DarajaInvalidToken(code, message, http_status=http_status)
-        if code == PROCESSING and "being processed" in lowered:
-            return DarajaPending(code, message, http_status=http_status)
-        if code.startswith("500.003") or code.startswith("503") or http_status >= 502:
-            return DarajaUnavailable(code, message, http_status=http_status)
-        return DarajaDeclined(code, message, http_status=http_status)
+        """Kept for callers of the old name: see parse.error_for."""
+        return error_for(data, http_status)
 
 
 def client() -> DarajaClient:

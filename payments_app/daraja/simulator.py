@@ -1,7 +1,8 @@
 """A local Daraja sandbox: OAuth, STK Push and STK Push Query over real HTTP, and the callback.
 
 Speaks the protocol of shared/reference/daraja.md: Basic-auth tokens with a
-string ``expires_in``; STK Push validated like Daraja (password, Nairobi-time
+string ``expires_in``, each new one invalidating the one before; CallBackURLs
+refused as Daraja refuses them (words such as "mpesa" or "query", ngrok hosts); STK Push validated like Daraja (password, Nairobi-time
 timestamp, phone, whole amount, field lengths); error bodies whose HTTP status
 is the errorCode's prefix; strings for ResponseCode/ResultCode in replies,
 numbers in callbacks; "The transaction is being processed" while pending.
@@ -38,7 +39,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from .client import password
+from .client import callback_url_problem, password
 from .parse import NAIROBI
 
 # The name it had as payments_app/simulator.py, so log filters keep matching.
@@ -159,6 +160,8 @@ class DarajaSimulator:
             return _error("400.008.01", "Invalid Authentication passed")
         token = secrets.token_urlsafe(21)[:28]
         with self._lock:
+            # Each new token invalidates the previous one (shared/reference/daraja.md section 1).
+            self.tokens.clear()
             self.tokens[token] = time.monotonic() + self.config.token_ttl
         return 200, {"access_token": token, "expires_in": str(self.config.token_ttl)}
 
@@ -213,14 +216,13 @@ class DarajaSimulator:
         if not party_b.isdigit() or party_b != wanted_b:
             return _invalid("PartyB")
         callback = body.get("CallBackURL")
-        parts = urlsplit(callback) if isinstance(callback, str) else None
-        if not parts or parts.scheme not in ("http", "https") or not parts.netloc or re.search(r"\s", callback):
+        if not isinstance(callback, str) or callback_url_problem(callback):
             return _invalid("CallBackURL")
         reference = body.get("AccountReference")
         if not isinstance(reference, str) or not 1 <= len(reference) <= 12:
             return _invalid("AccountReference")
-        desc = body.get("TransactionDesc", "")
-        if not isinstance(desc, str) or len(desc) > 13:
+        desc = body.get("TransactionDesc")  # the portal's only optional field: absent or null is fine
+        if desc is not None and (not isinstance(desc, str) or len(desc) > 13):
             return _invalid("TransactionDesc")
 
         phone = str(body["PhoneNumber"])

@@ -21,7 +21,18 @@ from django.utils import timezone
 from .. import daraja
 from ..models import MpesaCallback, PaymentAttempt, PaymentEvent
 from . import settle
-from .common import CallbackReading, E, NotSettledYet, O, _event, _flag, _lock_attempt, callback_read, logger
+from .common import (
+    CallbackReading,
+    E,
+    NotSettledYet,
+    O,
+    _event,
+    _flag,
+    _lock_attempt,
+    _note_error,
+    callback_read,
+    logger,
+)
 
 
 def mpesa_callback_process(*, callback_id: int) -> str:
@@ -57,6 +68,9 @@ def mpesa_callback_process(*, callback_id: int) -> str:
                 attempt=locked, source="callback", source_ip=callback.source_ip, callback=callback, reading=reading
             )
             return O.DUPLICATE
+        if pending is not None and settle._worth_recording(pending) and pending.error_class != daraja.CONFIGURATION:
+            _note_error(attempt=locked, error=pending, source="callback", callback=callback)
+            locked.save()
         if result is not None:
             settle._apply_locked(
                 attempt=locked,
@@ -66,6 +80,13 @@ def mpesa_callback_process(*, callback_id: int) -> str:
                 callback=callback,
                 reading=reading,
             )
+    if pending is not None and pending.error_class == daraja.CONFIGURATION:
+        # Our set-up is wrong: asking again cannot help. Staff are alerted and settle it from the statement.
+        settle._needs_attention(attempt=attempt, source="callback", error=pending)
+        MpesaCallback.objects.filter(pk=callback_id, processed_at__isnull=True).update(
+            processed_at=timezone.now(), outcome=O.REVIEW, attempt=attempt, note=f"Not settled: {pending}"[:255]
+        )
+        return O.REVIEW
     if pending is not None:
         # The arrival is committed above; the task asks again later.
         logger.info("Callback %s: Daraja has no final answer yet (%s)", callback_id, pending.error_code)
@@ -92,7 +113,7 @@ def _callback_received(*, attempt: PaymentAttempt | None, callback: MpesaCallbac
         callback=callback,
         source="daraja",
         source_ip=callback.source_ip,
-        message=f"ResultCode {callback.result_code}: {reading.description}",
+        message=f"ResultCode {callback.result_code or '?'}: {reading.description}",
         at=callback.received_at,
     )
 

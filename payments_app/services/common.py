@@ -4,15 +4,18 @@ and the one reading of a stored callback (parsed once, judged once against its p
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from sessions_app.models import Session, User
 
-from .. import daraja
+from .. import daraja, dispatch
 from ..models import MpesaCallback, PaymentAttempt, PaymentEvent
 
 # One logger for the package, under the name it had as services.py, so log filters keep matching.
@@ -74,6 +77,80 @@ def _flag(*, attempt: PaymentAttempt, reason: str, source: str, callback: MpesaC
     attempt.reviewed_by = None
     _event(kind=E.FLAGGED, attempt=attempt, callback=callback, source=source, message=reason)
     logger.warning("Payment %s flagged for review: %s", attempt.pk, reason)
+
+
+# --- Replies that could not be used as they were ------------------------------------------------
+
+MAX_PROBLEM_PAYLOAD = 8000  # characters of JSON kept on the attempt and in the event
+
+
+def _storable(raw: Any) -> Any:
+    """``raw`` as a jsonb column takes it: no NaN or infinity, no NUL character, not too long."""
+    if raw is None:
+        return None
+    try:
+        text = json.dumps(raw, allow_nan=False, default=str, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return {"text": repr(raw)[:MAX_PROBLEM_PAYLOAD]}
+    if "\\u0000" in text or "\x00" in text:
+        return {"text": text.replace("\\u0000", "").replace("\x00", "")[:MAX_PROBLEM_PAYLOAD]}
+    if len(text) > MAX_PROBLEM_PAYLOAD:
+        return {"text": text[:MAX_PROBLEM_PAYLOAD]}
+    return json.loads(text)
+
+
+def _note_problem(
+    *,
+    attempt: PaymentAttempt,
+    error_class: str,
+    description: str,
+    raw: Any,
+    source: str,
+    callback: MpesaCallback | None = None,
+) -> None:
+    """Keep a reply that could not be used as it was on the attempt, with its raw body (caller holds the lock
+    and saves). Every one is also an event; a configuration problem alerts staff once the transaction commits."""
+    payload = _storable(raw)
+    attempt.problem_class = error_class
+    attempt.problem = description[:255]
+    attempt.problem_payload = payload
+    attempt.problem_at = timezone.now()
+    _event(
+        kind=E.ANOMALY,
+        attempt=attempt,
+        callback=callback,
+        source=source,
+        message=f"{error_class}: {description}",
+        data={"class": error_class, "raw": payload},
+    )
+    logger.warning("Payment %s: unusable reply from M-Pesa (%s): %s", attempt.pk, error_class, description)
+    if error_class == daraja.CONFIGURATION:
+        session_id = attempt.session_id
+        transaction.on_commit(lambda: _alert_staff(session_id), robust=True)
+
+
+def _note_error(*, attempt: PaymentAttempt, error: daraja.DarajaError, source: str, callback=None) -> None:
+    description = f"{error.error_code} {error.error_message}".strip() or type(error).__name__
+    _note_problem(
+        attempt=attempt,
+        error_class=error.error_class,
+        description=description,
+        raw=error.raw,
+        source=source,
+        callback=callback,
+    )
+
+
+# notifications_app's task, queued by name (payments_app imports nothing of notifications_app: docs/design.md).
+STAFF_PAYMENT_ALERT = "notifications_app.tasks.send_staff_payment_alert"
+
+
+def _alert_staff(session_id: int) -> None:
+    """Email staff about a configuration problem; notifications_app holds it to once an hour."""
+    try:
+        dispatch.delay(STAFF_PAYMENT_ALERT, session_id)
+    except Exception:  # noqa: BLE001 - the problem is recorded and shown in the admin; the email is a courtesy
+        logger.exception("Could not queue the staff alert for booking %s", session_id)
 
 
 def _mark_callbacks(*, attempt: PaymentAttempt, callback: MpesaCallback | None, outcome: str, note: str) -> None:
@@ -139,7 +216,7 @@ def callback_read(*, callback: MpesaCallback, attempt: PaymentAttempt | None) ->
         result = daraja.parse_callback(callback.payload)
     except daraja.CallbackInvalid:
         result = None
-    succeeded = callback.result_code == 0
+    succeeded = daraja.result_code_text(callback.result_code) == "0"
     untrusted = ""
     if attempt is not None and succeeded and result is not None and result.metadata:
         untrusted = _mismatch(attempt=attempt, result=result)

@@ -21,7 +21,7 @@ from sessions_app.services import session_payments as session_services
 from .. import daraja, dispatch, selectors
 from ..models import MpesaCallback, PaymentAttempt
 from . import settle
-from .common import A, E, P, S, _event, _flag, _lock_attempt, _stale_created_after, logger
+from .common import A, E, P, S, _event, _flag, _lock_attempt, _note_error, _stale_created_after, logger
 
 PUSH_WINDOW_SECONDS = 600
 POLL_PAYMENT = "payments_app.tasks.poll_payment"
@@ -117,6 +117,11 @@ def _push(*, attempt: PaymentAttempt, actor: User, source: str, source_ip: str |
             locked.result_desc = exc.error_message[:255]
             locked.message = exc.user_message[:255]
             locked.completed_at = timezone.now()
+            if exc.error_class == daraja.CONFIGURATION or isinstance(exc, daraja.DarajaUnexpectedReply):
+                _note_error(attempt=locked, error=exc, source=source)
+            if isinstance(exc, daraja.DarajaUnexpectedReply):
+                # Accepted without a usable checkout id: the prompt may have gone out and money may come.
+                _flag(attempt=locked, reason=f"Push reply could not be used: {exc}", source=source)
             locked.save()
             _event(
                 kind=E.PUSH_FAILED,

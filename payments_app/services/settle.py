@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from sessions_app.exceptions import IllegalTransition, NotAllowed
@@ -30,6 +30,8 @@ from .common import (
     _flag,
     _lock_attempt,
     _mark_callbacks,
+    _note_error,
+    _note_problem,
     _stale_created_after,
     callback_read,
     logger,
@@ -39,6 +41,11 @@ TIMEOUT_REASON = "No final answer from M-Pesa by the deadline: check the paybill
 TIMEOUT_MESSAGE = (
     "We did not hear back from M-Pesa in time. If money left your account we will match it and confirm "
     "your session; otherwise please try again."
+)
+ATTENTION_PREFIX = "Needs attention: "
+ATTENTION_MESSAGE = (
+    "We could not confirm this payment with M-Pesa automatically. Our team is checking it: if money left "
+    "your account we will confirm your session; otherwise please try again later."
 )
 
 
@@ -82,11 +89,42 @@ def _apply_locked(
         _apply_late(attempt=locked, source=source, source_ip=source_ip, callback=callback, reading=reading)
         return
     if result.checkout_request_id != locked.checkout_request_id:
-        raise ValueError("The result is for another checkout request.")
-    was_unknown = locked.status == A.UNKNOWN
-    if was_unknown and locked.review_reason == TIMEOUT_REASON:
+        # Not about this push: nothing in it is used (the push is asked about again; see payment_check).
+        _note_problem(
+            attempt=locked,
+            error_class=daraja.TRANSIENT,
+            description=f"Answer for another checkout request ({result.checkout_request_id[:64]!r}): not used.",
+            raw={"CheckoutRequestID": result.checkout_request_id, "ResultCode": result.result_code},
+            source=source,
+            callback=callback,
+        )
+        locked.save()
+        return
+    if locked.status in (A.UNKNOWN, A.REVIEW) and (
+        locked.review_reason == TIMEOUT_REASON or locked.review_reason.startswith(ATTENTION_PREFIX)
+    ):
         locked.needs_review = False
         locked.review_reason = ""
+    if not result.succeeded and (result.error_class == daraja.CONFIGURATION or not result.known_code):
+        configuration = result.error_class == daraja.CONFIGURATION
+        _note_problem(
+            attempt=locked,
+            error_class=result.error_class,
+            description=(
+                f"ResultCode {result.result_code}: {result.result_desc}"
+                + ("" if configuration else " (a code we do not know: shown to the client as a plain failure)")
+            ),
+            raw={"ResultCode": result.result_code, "ResultDesc": result.result_desc},
+            source=source,
+            callback=callback,
+        )
+        if configuration:
+            _flag(
+                attempt=locked,
+                reason=f"M-Pesa set-up problem, ResultCode {result.result_code}: {result.result_desc}",
+                source=source,
+                callback=callback,
+            )
     locked.result_code = str(result.result_code)
     locked.result_desc = result.result_desc[:255]
     locked.completed_at = timezone.now()
@@ -258,7 +296,7 @@ def _callback_details(*, attempt: PaymentAttempt, reading: CallbackReading | Non
     """
     details = []
     for cb in selectors.callbacks_for_checkout(checkout_request_id=attempt.checkout_request_id or ""):
-        if cb.result_code != 0:
+        if daraja.result_code_text(cb.result_code) != "0":
             continue
         if reading is not None and cb.pk == reading.callback_id:
             read = reading
@@ -284,9 +322,36 @@ def payment_check(
 
     ``min_interval`` (seconds) keeps callers such as the status endpoint from
     hammering Daraja: within it, the attempt is returned as it is. Past the
-    deadline with no final answer the attempt becomes "no answer" and the
-    session's payment Failed, so nothing stays Processing.
+    deadline with no final answer the attempt becomes "no answer" (or "needs
+    attention" when Daraja only sent replies that could not be used) and the
+    session's payment Failed, so nothing stays Processing. A configuration error
+    (our set-up is wrong) stops the asking at once: "needs attention", staff alerted.
+
+    Never raises for what Daraja sends: anything unexpected is recorded on the
+    attempt and the attempt is returned as it stands (a database failure still raises).
     """
+    try:
+        return _check(attempt=attempt, source=source, source_ip=source_ip, min_interval=min_interval)
+    except DatabaseError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one odd answer must not break a status page or a sweep
+        logger.exception("Checking payment %s failed", attempt.pk)
+        with transaction.atomic():
+            locked = _lock_attempt(attempt)
+            _note_problem(
+                attempt=locked,
+                error_class=daraja.TRANSIENT,
+                description=f"Could not apply M-Pesa's answer: {type(exc).__name__}: {exc}"[:255],
+                raw=None,
+                source=source,
+            )
+            locked.save()
+        return locked
+
+
+def _check(
+    *, attempt: PaymentAttempt, source: str, source_ip: str | None, min_interval: float | None
+) -> PaymentAttempt:
     attempt.refresh_from_db()
     if attempt.status == A.CREATED:
         if attempt.initiated_at < timezone.now() - _stale_created_after():
@@ -307,11 +372,56 @@ def payment_check(
     except daraja.DarajaError as exc:
         logger.warning("STK Query for payment %s failed: %s %s", attempt.pk, exc.error_code, exc.error_message)
         result = None
+        if exc.error_class == daraja.CONFIGURATION:
+            return _needs_attention(attempt=attempt, source=source, error=exc)
+        if _worth_recording(exc):
+            with transaction.atomic():
+                locked = _lock_attempt(attempt)
+                _note_error(attempt=locked, error=exc, source=source)
+                locked.save()
+            attempt.refresh_from_db()
     if result is not None:
         return payment_apply_result(attempt=attempt, result=result, source=source, source_ip=source_ip)
     if attempt.status == A.PROCESSING and timezone.now() >= selectors.attempt_deadline(attempt=attempt):
+        if attempt.problem_class and attempt.problem_at and attempt.problem_at >= attempt.initiated_at:
+            return _needs_attention(attempt=attempt, source=source, error=None)
         return _time_out(attempt=attempt, source=source)
     return attempt
+
+
+def _worth_recording(error: daraja.DarajaError) -> bool:
+    """Odd replies are kept for staff; the ordinary "ask again later" ones (busy, timeout, token) are not."""
+    return not isinstance(error, daraja.DarajaPending | daraja.DarajaUnavailable | daraja.DarajaInvalidToken)
+
+
+def _needs_attention(*, attempt: PaymentAttempt, source: str, error: daraja.DarajaError | None) -> PaymentAttempt:
+    """Stop asking: staff settle this push from the statement. The session's payment is Failed, so the client
+    is not left waiting (a late valid answer still applies, as for "no answer")."""
+    with transaction.atomic():
+        locked = _lock_attempt(attempt)
+        if locked.status not in (A.PROCESSING, A.UNKNOWN):
+            return locked
+        if error is not None:
+            _note_error(attempt=locked, error=error, source=source)
+        what = locked.problem or "no usable answer"
+        reason = f"{ATTENTION_PREFIX}{what}"
+        was_processing = locked.status == A.PROCESSING
+        locked.status = A.REVIEW
+        locked.message = (
+            ATTENTION_MESSAGE if locked.problem_class != daraja.CONFIGURATION else (daraja.CONFIGURATION_MESSAGE)
+        )
+        _flag(attempt=locked, reason=reason, source=source)
+        locked.save()
+        if was_processing:
+            session_services.session_payment_failed(
+                session=locked.session_id,
+                checkout_request_id=locked.checkout_request_id,
+                result_code="attention",
+                result_desc=locked.message,
+                source=f"daraja:{source}",
+            )
+        _event(kind=E.NEEDS_ATTENTION, attempt=locked, source=source, message=reason)
+    return locked
 
 
 def _time_out(*, attempt: PaymentAttempt, source: str) -> PaymentAttempt:
@@ -353,13 +463,40 @@ def _abandon_created(*, attempt: PaymentAttempt, source: str) -> None:
 
 
 def payments_settle_stuck(*, now: dt.datetime | None = None) -> int:
-    """Beat: settle (or give up on) every attempt past its deadline. Safe to run twice."""
+    """Beat: settle (or give up on) every attempt past its deadline. Safe to run twice.
+
+    An attempt that cannot be settled (anything raises, the database included) is
+    skipped, logged and, where the database allows, flagged for staff; the sweep
+    goes on with the rest. Returns how many attempts changed status.
+    """
     count = 0
+    skipped: list[int] = []
     for attempt in selectors.attempts_stuck(now=now):
         before = attempt.status
-        if payment_check(attempt=attempt, source="sweeper").status != before:
-            count += 1
+        try:
+            if payment_check(attempt=attempt, source="sweeper").status != before:
+                count += 1
+        except Exception as exc:  # noqa: BLE001 - one attempt must not stop the sweep
+            skipped.append(attempt.pk)
+            logger.exception("Sweep skipped payment %s", attempt.pk)
+            _flag_skipped(attempt=attempt, error=exc)
+    if skipped:
+        logger.error("Sweep could not settle %s payment(s): %s", len(skipped), skipped)
     return count
+
+
+def _flag_skipped(*, attempt: PaymentAttempt, error: Exception) -> None:
+    try:
+        with transaction.atomic():
+            locked = _lock_attempt(attempt)
+            _flag(
+                attempt=locked,
+                reason=f"The sweep could not settle this payment: {type(error).__name__}",
+                source="sweeper",
+            )
+            locked.save()
+    except Exception:  # noqa: BLE001 - already logged above; the next sweep tries again
+        logger.exception("Could not flag payment %s", attempt.pk)
 
 
 # --- Staff -----------------------------------------------------------------------------------

@@ -86,3 +86,9 @@ def serve_live(thread_class):
 def wide_live_server(transactional_db):
     """A live server of our own (function-scoped) whose listen backlog takes a burst of callbacks."""
     yield from serve_live(_WideLiveServerThread)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "thirdparty: runs our Daraja client against third-party code from PyPI (fast; part of make test)"
+    )

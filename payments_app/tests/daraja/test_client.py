@@ -89,18 +89,18 @@ def test_push_is_accepted_and_queried_until_final(gateway, sim):
     assert exc.value.transient and exc.value.error_code == "500.001.1001"
     sim.transactions[accepted.checkout_request_id].created -= 1
     result = gateway.stk_query(checkout_request_id=accepted.checkout_request_id)
-    assert result.succeeded and result.result_code == 0
+    assert result.succeeded and result.result_code == "0"
     assert result.checkout_request_id == accepted.checkout_request_id
 
 
 @pytest.mark.parametrize(
     ("phone", "code", "message"),
     [
-        ("254708374141", 1, "balance"),
-        ("254708374142", 1032, "You cancelled the request on your phone."),
-        ("254708374143", 1037, "could not be reached"),
-        ("254708374144", 2001, "PIN"),
-        ("254708374147", 1019, "expired"),
+        ("254708374141", "1", "balance"),
+        ("254708374142", "1032", "You cancelled the request on your phone."),
+        ("254708374143", "1037", "could not be reached"),
+        ("254708374144", "2001", "PIN"),
+        ("254708374147", "1019", "expired"),
     ],
 )
 def test_failure_codes_come_back_with_plain_words(gateway, sim, phone, code, message):
@@ -111,7 +111,7 @@ def test_failure_codes_come_back_with_plain_words(gateway, sim, phone, code, mes
     assert message in result.message
     error = result.error()
     assert isinstance(error, DarajaDeclined)
-    assert isinstance(error, DarajaCancelledByUser) == (code == 1032)
+    assert isinstance(error, DarajaCancelledByUser) == (code == "1032")
     assert message in error.user_message
 
 
@@ -208,3 +208,18 @@ def test_till_numbers_use_buy_goods_with_the_till_as_party_b(settings):
         assert exc.value.error_message == "Bad Request - Invalid PartyB"
     finally:
         server.stop()
+
+
+def test_a_token_another_worker_replaced_is_taken_up_not_fetched_again(gateway, sim, monkeypatch):
+    """Each new token invalidates the previous one (daraja.md section 1): a worker whose token another worker
+    replaced must use that worker's token from the cache, not fetch one more and invalidate it in turn."""
+    sim.config.pending_seconds = 0
+    held = gateway.get_token()  # worker A read this before worker B refreshed
+    DarajaClient(base_url=sim.url).get_token(force=True)  # worker B: `held` is dead on Daraja now
+    real = DarajaClient.get_token
+    monkeypatch.setattr(
+        gateway, "get_token", lambda *, force=False, stale=None: held if stale is None else real(gateway, stale=stale)
+    )
+    accepted = gateway.stk_push(phone="254708374149", amount=10, reference="BK1")
+    assert accepted.checkout_request_id
+    assert sim.requests_seen.count(("GET", "/oauth/v1/generate")) == 2  # A's first and B's; none after the 404

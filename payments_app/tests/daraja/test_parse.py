@@ -52,7 +52,7 @@ def test_parse_success_sample():
 
 def test_parse_failure_sample():
     result = parse_callback(FAILURE_SAMPLE)
-    assert result.result_code == 1032 and result.receipt_number is None and result.amount is None
+    assert result.result_code == "1032" and result.receipt_number is None and result.amount is None
     assert result.message == "You cancelled the request on your phone."
 
 
@@ -95,3 +95,61 @@ def test_parse_rejects_other_shapes(body, field):
     with pytest.raises(CallbackInvalid) as exc:
         parse_callback(body)
     assert exc.value.field == field
+
+
+# --- Issue 22: every code has plain words and a class; codes are strings -----------------------
+
+SECTION_5 = ["0", "1", "2", "3", "4", "8", "17", "26", "1001", "1019", "1025", "9999", "1032", "1037", "2001"]
+SECTION_5 += ["2028", "SFC_IC0003", "8006", "1036", "2002"]
+
+
+@pytest.mark.parametrize("code", SECTION_5)
+def test_every_known_code_has_plain_words_and_a_class(code):
+    from payments_app.daraja import CLASSES, GENERIC_FAILURE, result_info
+
+    info = result_info(code)
+    assert info.known and info.message and info.message != GENERIC_FAILURE
+    assert info.error_class in CLASSES
+
+
+@pytest.mark.parametrize(
+    ("code", "cls"),
+    [("2028", "configuration"), ("SFC_IC0003", "configuration"), ("2002", "configuration"), ("8006", "configuration")]
+    + [("1", "final"), ("1032", "final"), ("1037", "final"), ("17", "transient"), ("26", "transient")]
+    + [("1036", "transient"), ("9999", "transient")],
+)
+def test_classes_follow_section_5(code, cls):
+    from payments_app.daraja import result_class
+
+    assert result_class(code) == cls
+
+
+@pytest.mark.parametrize("code", ["4999", "C2B00011", 77, "-1"])
+def test_an_unknown_code_is_a_plain_final_failure(code):
+    from payments_app.daraja import GENERIC_FAILURE, result_info
+
+    info = result_info(code)
+    assert (info.known, info.message, info.error_class) == (False, GENERIC_FAILURE, "final")
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        (0, "0"),
+        ("0", "0"),
+        (" 1032 ", "1032"),
+        (1032.0, "1032"),
+        ("SFC_IC0003", "SFC_IC0003"),
+        ("C2B00011", "C2B00011"),
+    ],
+)
+def test_callback_result_codes_come_back_as_strings(raw, text):
+    body = {"Body": {"stkCallback": {"CheckoutRequestID": "ws_CO_1", "MerchantRequestID": "m", "ResultCode": raw}}}
+    assert parse_callback(body).result_code == text
+
+
+@pytest.mark.parametrize("raw", ["x", "abc", "", None, True, 1.5, [], {}, "SFC IC", "1" * 11, 2**40])
+def test_callback_result_codes_that_are_not_codes_are_refused(raw):
+    body = {"Body": {"stkCallback": {"CheckoutRequestID": "ws_CO_1", "ResultCode": raw}}}
+    with pytest.raises(CallbackInvalid):
+        parse_callback(body)

@@ -246,3 +246,59 @@ def test_digit_5_never_calls_back_and_digit_6_calls_back_twice(sim, receiver):
     assert {b["Body"]["stkCallback"]["CheckoutRequestID"] for b in bodies} == {
         t.checkout_request_id for t in sim.transactions.values() if t.phone.endswith("6")
     }
+
+
+# --- Issue 22: as strict as Daraja, and no stricter -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "callback",
+    [
+        "https://example.com/mpesa/cb/",
+        "https://example.com/pay/M-PESA/",
+        "https://safaricom-hooks.example.com/cb/",
+        "https://example.com/cb/?query=1",
+        "https://example.com/cmd/cb/",
+        "https://example.com/cb.exe",
+        "https://example.com/sql/cb/",
+        "https://abc123.ngrok.io/cb/",
+        "https://abc123.ngrok-free.app/cb/",
+        "https://example.com/ cb/",
+        "ftp://example.com/cb/",
+    ],
+)
+def test_callback_urls_daraja_rejects_are_rejected(sim, callback):
+    response = _push(sim, _body(callback))
+    assert response.status_code == 400
+    assert response.json()["errorMessage"] == "Bad Request - Invalid CallBackURL"
+
+
+def test_the_project_s_own_callback_url_is_accepted(sim, receiver, settings):
+    from payments_app.daraja import callback_url
+
+    settings.DARAJA_CALLBACK_BASE_URL = "https://book.example.com"
+    settings.MPESA_CALLBACK_SECRET = "test-callback-secret-5f1c"
+    assert _push(sim, _body(callback_url())).status_code == 200
+
+
+@pytest.mark.parametrize("desc", [None, "__absent__", "Booking"])
+def test_transaction_desc_is_optional_as_the_portal_says(sim, receiver, desc):
+    body = _body(receiver.url)
+    if desc == "__absent__":
+        del body["TransactionDesc"]
+    else:
+        body["TransactionDesc"] = desc
+    assert _push(sim, body).status_code == 200
+
+
+@pytest.mark.parametrize("desc", [123, "Fourteen chars", ["x"]])
+def test_transaction_desc_that_is_there_must_still_be_a_short_string(sim, receiver, desc):
+    assert _push(sim, _body(receiver.url, TransactionDesc=desc)).status_code == 400
+
+
+def test_a_new_token_invalidates_the_previous_one(sim, receiver):
+    old = _token(sim)
+    new = _token(sim)
+    refused = _push(sim, _body(receiver.url), token=old)
+    assert refused.status_code == 404 and refused.json()["errorCode"] == "404.001.03"
+    assert _push(sim, _body(receiver.url), token=new).status_code == 200

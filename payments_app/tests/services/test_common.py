@@ -35,7 +35,7 @@ def test_a_failure_has_nothing_to_trust_or_distrust():
     callback = MpesaCallbackFactory(result_code=1032)
     reading = callback_read(callback=callback, attempt=callback.attempt)
     assert (reading.untrusted, reading.details) == ("", None)
-    assert reading.result.result_code == 1032 and reading.description == "Request cancelled by user"
+    assert reading.result.result_code == "1032" and reading.description == "Request cancelled by user"
 
 
 def test_a_body_that_is_not_a_callback_reads_as_nothing():
