@@ -1,11 +1,29 @@
 """Test settings: PostgreSQL always (production runs on it), locmem email, eager tasks."""
 
+import hashlib
+
 from . import *  # noqa: F403
-from . import env
+from . import BASE_DIR, env
+
+
+def _schema_fingerprint() -> str:
+    """A short hash of every migration file: the test database's name carries it.
+
+    pytest runs with --reuse-db, which keeps a test database's schema between runs. A database made
+    by another checkout (another branch, a later commit) may hold columns this code does not know,
+    and inserts then fail on them; with the schema in the name, other migrations mean another database.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(BASE_DIR.glob("*/migrations/0*.py")):
+        digest.update(str(path.relative_to(BASE_DIR)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
 
 DATABASES = {
     "default": env.db("TEST_DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/booking"),
 }
+DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{_schema_fingerprint()}"}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_BROKER_URL = ""
