@@ -37,5 +37,9 @@
     input.focus({ preventScroll: true });
   });
 
+  // The page title says so too, as GOV.UK pages do after a failed submit.
+  if (document.title.indexOf("Error: ") !== 0) {
+    document.title = "Error: " + document.title;
+  }
   summary.focus();
 })();

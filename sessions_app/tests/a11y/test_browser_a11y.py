@@ -63,6 +63,7 @@ def expect_summary_focused(page, *field_ids: str) -> None:
     expect(summary).to_have_attribute("tabindex", "-1")
     box = summary.bounding_box()
     assert box is not None and box["y"] < page.viewport_size["height"], f"the summary is off screen: {box}"
+    assert page.title().startswith("Error: "), page.title()
     hrefs = summary.locator("a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
     assert hrefs == [f"#{field_id}" for field_id in field_ids], hrefs
 
@@ -137,6 +138,11 @@ def test_client_forms_by_keyboard(browser_page, live_server):
     with page.expect_navigation():
         page.get_by_label("Password").press("Enter")
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+    # The directory's filters with a price that is not a number.
+    visit.goto("/therapists/?min_price=lots", "directory, bad filter")
+    expect_summary_focused(page, "id_min_price")
+    follow_summary_link(page, "id_min_price", keyboard=True)
 
     # Profile with the name cleared.
     visit.goto("/profile/", "profile")

@@ -153,6 +153,12 @@ def test_password_reset_confirm(client):
     assert_summary(response, "id_new_password2")
 
 
+def test_directory_filters(client):
+    response = client.get(reverse("sessions:directory"), {"min_price": "lots", "max_price": "-1"})
+    assert_summary(response, *[f"id_{name}" for name in response.context["form"].errors])
+    assert len(summary_of(response).links) >= 1
+
+
 # --- The booking steps ------------------------------------------------------------------------
 
 
