@@ -296,6 +296,14 @@ def test_dashboard_forms_by_keyboard(browser_page, live_server):
     expect(page.get_by_role("heading", name="Your dashboard")).to_be_visible()
     visit.check("dashboard")
 
+    # The overview's quick decline, sent blank by keyboard: the session page's summary takes focus.
+    page.locator("details.decline summary").press("Enter")
+    visit.check("dashboard, decline open")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Decline request").press("Enter")
+    visit.check("dashboard decline, failed")
+    expect_summary_focused(page, "id_decline-reason")
+
     # The week: open hours carry text, not only a shade.
     visit.goto("/dashboard/week/", "week")
     assert page.locator("td.open .visually-hidden", has_text="Open hours").count() > 0
