@@ -58,6 +58,12 @@ test: services chromium $(VENV)/.installed-dev
 	$(SWEEP)
 	$(VENV)/bin/ruff check .
 
+# axe-core, which the real-browser tests inject into chromium (sessions_app/tests/a11y/axe.py): from npm,
+# pinned by package-lock.json. A second `test:` line adds it to the test target's prerequisites.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+test: node_modules/.package-lock.json
+
 # Every test that reads the clock at 00:30, 06:00, 12:59 and 23:59 Nairobi on a weekday, a Sunday
 # 10:00, a month's last day 23:30 and 31 December 23:59 (`make test` adds Wednesday 13:30). Without
 # a readers list from an earlier `make test`, every non-slow test.

@@ -3,7 +3,8 @@
 Drives Debian's chromium (``shutil.which("chromium")``) with Playwright's sync API
 against pytest-django's live server; no browser is ever downloaded. The Daraja
 simulator runs as a real server in a subprocess and posts its callback to the
-live server. A screenshot of each step lands in test-artifacts/browser/.
+live server. A screenshot of each step lands in test-artifacts/browser/, and axe-core
+(sessions_app/tests/a11y/axe.py) checks each step's page: any violation fails.
 
 `make test` installs chromium (apt) and playwright (pip) when missing. Without
 them this test fails; it never skips.
@@ -26,6 +27,7 @@ from playwright.sync_api import expect, sync_playwright
 from sessions_app import services
 from sessions_app.models import Session, User
 
+from .a11y.axe import assert_no_axe_violations
 from .factories import SessionTypeFactory, TherapistProfileFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -138,7 +140,9 @@ class Journey:
         self.step = 0
 
     def shot(self, name: str) -> None:
-        """Screenshot the step, and check the page fits a 360-pixel phone screen."""
+        """Screenshot the step, check the page fits a 360-pixel phone screen and axe-core finds nothing on it."""
+        self.page.wait_for_load_state("load")
+        assert_no_axe_violations(self.page, name)
         self.step += 1
         self.page.screenshot(path=str(ARTIFACTS / f"{self.step:02d}-{name}.png"), full_page=True)
         width = self.page.evaluate("document.documentElement.scrollWidth")
@@ -182,6 +186,14 @@ def test_sign_up_book_get_approved_pay_and_see_confirmed(browser_page, live_serv
     journey.shot("step1-session-type")
     page.get_by_role("button", name="Next: day and time").click()
     expect(page.get_by_text("your time zone, Africa/Nairobi")).to_be_visible()
+    # Next with no time chosen: the error summary at the top takes focus; its link goes to the first time.
+    with page.expect_navigation():
+        page.get_by_role("button", name="Next: your details").click()
+    expect(page.locator("[data-error-summary]")).to_be_focused()
+    expect(page.locator("#id_start_error")).to_contain_text("Please choose a time")
+    journey.shot("step2-no-time")
+    page.locator("[data-error-summary] a[href='#id_start_0']").click()
+    expect(page.locator("#id_start_0")).to_be_focused()
     first_time = page.locator(".slots label").first
     chosen_time = first_time.inner_text()
     first_time.click()
@@ -190,9 +202,17 @@ def test_sign_up_book_get_approved_pay_and_see_confirmed(browser_page, live_serv
     expect(page.get_by_label("M-Pesa number to pay from")).to_have_value("0712345678")
     page.get_by_label("Anything the therapist should know").fill("Mornings suit me best.")
     page.get_by_role("button", name="Next: review").click()
-    # Forgot to agree: the error is next to the checkbox.
+    # Forgot to agree: focus is on the error summary at the top, the error is next to the checkbox too.
+    summary = page.locator("[data-error-summary]")
+    expect(summary).to_be_focused()
+    expect(summary.get_by_role("link")).to_have_text(
+        "I agree to the cancellation policy above: Please agree to the cancellation policy to continue."
+    )
     expect(page.locator("#id_agree_policy_error")).to_contain_text("agree to the cancellation policy")
     expect(page.locator("#id_agree_policy")).to_have_attribute("aria-invalid", "true")
+    journey.shot("step3-not-agreed")
+    summary.get_by_role("link").press("Enter")
+    expect(page.locator("#id_agree_policy")).to_be_focused()
     page.get_by_label("I agree to the cancellation policy above.").check()
     journey.shot("step3-details")
     page.get_by_role("button", name="Next: review").click()
