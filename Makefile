@@ -61,6 +61,7 @@ test: services chromium $(VENV)/.installed-dev
 # axe-core, which the real-browser tests inject into chromium (sessions_app/tests/a11y/axe.py): from npm,
 # pinned by package-lock.json. A second `test:` line adds it to the test target's prerequisites.
 node_modules/.package-lock.json: package.json package-lock.json
+	@bash scripts/ensure_npm.sh
 	npm ci --no-audit --no-fund
 test: node_modules/.package-lock.json
 
