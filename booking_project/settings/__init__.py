@@ -240,6 +240,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    # Making this filter also installs a record factory that redacts every record as it is made, so the
+    # loggers of gunicorn, Celery's worker and libraries, whose handlers are not these, are clean too.
     "filters": {"redact": {"()": "sessions_app.logging.RedactPersonalData"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
