@@ -44,12 +44,11 @@ class ContentSecurityPolicyMiddleware:
         return response
 
 
-# Characters no honest request carries in a path, a query string, a header or a form field, and that
-# PostgreSQL or the WSGI encoders cannot take: C0 controls but tab/CR/LF (NUL above all), DEL, C1
-# controls and lone surrogates.
-_FORBIDDEN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-# Header values arrive from WSGI as latin-1 text: anything outside it, or a control character, is forged.
-_FORBIDDEN_HEADER = re.compile("[\x00-\x08\x0a-\x1f\x7f]|[^\x00-\xff]")
+# What PostgreSQL cannot store (NUL) and UTF-8 cannot encode (lone surrogates), in a path, a query string
+# or a form field. Other control characters are stored and shown escaped like any text.
+_FORBIDDEN_TEXT = re.compile("[\x00\ud800-\udfff]")
+# Header values arrive from WSGI as latin-1 text: NUL, CR, LF or anything outside latin-1 is forged.
+_FORBIDDEN_HEADER = re.compile("[\x00\r\n]|[^\x00-\xff]")
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _JSON_TYPES = ("application/json", "text/json")
 API, WEBHOOKS = "/api/", "/anymail/"
@@ -62,8 +61,9 @@ hostile_logger = logging.getLogger("sessions_app.hostile")
 class HostileInputMiddleware:
     """Refuses, at the edge, paths, query strings, headers and form fields no honest client sends.
 
-    NUL, other control characters and lone surrogates in any of them get a 400 before any view, form or
-    query sees them (the API answers its JSON error shape, pages the 400 page); so does a page POST whose
+    NUL and lone surrogates in any of them (and CR/LF or non-latin-1 text in a header) get a 400 before any
+    view, form or query sees them (the API answers its JSON error shape, naming the query parameter as its
+    serializers would; pages the 400 page); so does a page POST whose
     body is neither of the two form encodings, and a form body Django cannot read (over
     DATA_UPLOAD_MAX_MEMORY_SIZE, too many fields, a broken multipart body). JSON bodies are the business
     of sessions_app.parsers (the API) and the callback view, except for anymail's webhooks, whose JSON
@@ -81,7 +81,7 @@ class HostileInputMiddleware:
             return self._refuse(request, *reason)
         return self.get_response(request)
 
-    def _reason(self, request) -> tuple[int, str] | None:
+    def _reason(self, request) -> tuple | None:
         if _FORBIDDEN_TEXT.search(request.path_info) or _FORBIDDEN_TEXT.search(request.path):
             return 400, "path"
         for name, value in request.META.items():
@@ -90,10 +90,11 @@ class HostileInputMiddleware:
             ):
                 return 400, "header"
         try:
-            if _bad_query(request.GET):
-                return 400, "query string"
+            bad = _bad_query(request.GET)
         except SuspiciousOperation:  # too many fields
             return 400, "query string"
+        if bad is not None:
+            return 400, "query string", bad
         if request.method in ("POST", "PUT", "PATCH") and not request.path_info.startswith(API):
             content_type = request.content_type or ""
             webhook = request.path_info.startswith(WEBHOOKS)
@@ -108,7 +109,7 @@ class HostileInputMiddleware:
                     files = request.FILES
                 except (SuspiciousOperation, MultiPartParserError, UnicodeError, ValueError):
                     return 400, "form body"
-                if _bad_query(fields) or any(_FORBIDDEN_TEXT.search(f.name or "") for f in files.values()):
+                if _bad_query(fields) is not None or any(_FORBIDDEN_TEXT.search(f.name or "") for f in files.values()):
                     return 400, "form field"
             elif content_type and _has_body(request) and not webhook:
                 return 400, "content type"
@@ -129,9 +130,16 @@ class HostileInputMiddleware:
             return _json_error(400, "bad_request", "The webhook body could not be read.")
         return None  # a database outage and the like stay a 500, so that the provider retries
 
-    def _refuse(self, request, status: int, where: str):
+    def _refuse(self, request, status: int, where: str, field: tuple[str, str] | None = None):
         hostile_logger.warning("Refused a request: forbidden characters or encoding in its %s", where)
         message = f"The request's {where} contains characters or an encoding that is not accepted."
+        if request.path_info.startswith(API) and field is not None:
+            name, problem = field  # as the API's serializers name a bad query parameter
+            response = JsonResponse(
+                {"code": "invalid", "message": f"{name}: {problem}", "fields": {name: [problem]}}, status=status
+            )
+            response._has_been_logged = True
+            return response
         if request.path_info.startswith((API, WEBHOOKS)):
             return _json_error(status, "bad_request", message)
         response = defaults.bad_request(request, SuspiciousOperation(message))
@@ -140,16 +148,23 @@ class HostileInputMiddleware:
 
 
 def _json_error(status: int, code: str, message: str) -> JsonResponse:
-    """The API's error shape (sessions_app.api_errors)."""
+    """The API's error shape (sessions_app.api.errors)."""
     response = JsonResponse({"code": code, "message": message, "fields": {}}, status=status)
     response._has_been_logged = True
     return response
 
 
-def _bad_query(data) -> bool:
-    return any(
-        _FORBIDDEN_TEXT.search(key) or any(_FORBIDDEN_TEXT.search(value) for value in data.getlist(key)) for key in data
-    )
+def _bad_query(data) -> tuple[str, str] | None:
+    """The first parameter holding NUL or a lone surrogate (in its name or a value), and what is wrong."""
+    for key in data:
+        for text in (key, *data.getlist(key)):
+            match = _FORBIDDEN_TEXT.search(text)
+            if match is not None:
+                name = key if not _FORBIDDEN_TEXT.search(key) else "non_field_errors"
+                if match.group() == "\x00":
+                    return name, "Null characters are not allowed."
+                return name, f"Surrogate characters are not allowed: U+{ord(match.group()):X}."
+    return None
 
 
 def _has_body(request) -> bool:

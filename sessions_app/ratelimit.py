@@ -37,7 +37,9 @@ from django.core.cache.backends.redis import RedisCache
 
 from .exceptions import RateLimited
 
-RESERVATION_SECONDS = 15  # longer than any password check; a crashed attempt's place comes back after it
+RESERVATION_SECONDS = (
+    10  # longer than any password check; the place of an attempt that never reports back returns after it
+)
 
 _local = threading.local()  # (scope, digest) -> this thread's reservation member
 _process_lock = threading.Lock()

@@ -60,7 +60,11 @@ def _walk(patterns, prefix=""):
 
 def _classified() -> dict:
     """The authorization matrix's table of our URLs and their methods, wherever that file lives now."""
-    for name in ("sessions_app.tests.test_authz_matrix", "sessions_app.tests.api.test_authz_matrix"):
+    for name in (
+        "sessions_app.tests.system.test_authz_matrix",
+        "sessions_app.tests.test_authz_matrix",
+        "sessions_app.tests.api.test_authz_matrix",
+    ):
         try:
             return {route: spec.methods for route, spec in importlib.import_module(name).CLASSIFIED.items()}
         except (ImportError, AttributeError):
