@@ -68,6 +68,8 @@ def _burst(target, n: int = ATTEMPTS) -> list:
     return out
 
 
+# Bursts of processes: the "exclusive" tests, which make test runs on their own, outside the clock sweep.
+@pytest.mark.exclusive
 @pytest.mark.django_db(transaction=True)
 def test_thirty_simultaneous_wrong_passwords_from_thirty_processes_check_at_most_five(shared_redis, settings):
     settings.PASSWORD_HASHERS = ["sessions_app.tests.hostile.hashers.CountingHasher"]
@@ -91,6 +93,7 @@ def test_thirty_simultaneous_wrong_passwords_from_thirty_processes_check_at_most
     assert ratelimit.is_limited(scope="login-account", ident=user.email, limit=5, window=900)
 
 
+@pytest.mark.exclusive
 @pytest.mark.parametrize(("scope", "limit", "window"), [("booking-client", 10, 86400), ("stk-push-session", 5, 600)])
 def test_a_burst_from_thirty_processes_gets_exactly_the_limit_through(shared_redis, scope, limit, window):
     def attempt(barrier):
