@@ -14,6 +14,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from sessions_app import parsers as strict_json
 from sessions_app.api.errors import error_response
 
 from . import daraja, selectors, services
@@ -175,7 +176,9 @@ class CallbackApi(APIView):
         if len(raw) > MAX_CALLBACK_BYTES:
             return error_response(code="too_large", message="The body is larger than 64 KB.", http_status=413)
         try:
-            payload = json.loads(raw, parse_constant=_reject_constant)
+            # The project's strict decoder (sessions_app.parsers): no NaN/Infinity/1e309, no integer past
+            # 64 bits, no NUL or lone surrogate, no duplicate key, no deep nesting: all a ValueError (400).
+            payload = strict_json.loads(raw)
             # PostgreSQL's jsonb cannot hold NUL characters; nothing legitimate contains them.
             storable = "\\u0000" not in json.dumps(payload)
         except (ValueError, RecursionError):

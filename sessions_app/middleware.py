@@ -1,6 +1,15 @@
+import binascii
+import logging
+import re
 import zoneinfo
 
+from django.core.exceptions import SuspiciousOperation
+from django.http import JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.utils import timezone
+from django.views import defaults
+
+from . import parsers
 
 
 class UserTimezoneMiddleware:
@@ -33,3 +42,133 @@ class ContentSecurityPolicyMiddleware:
         if self.policy and "Content-Security-Policy" not in response:
             response["Content-Security-Policy"] = self.policy
         return response
+
+
+# What PostgreSQL cannot store (NUL) and UTF-8 cannot encode (lone surrogates), in a path, a query string
+# or a form field. Other control characters are stored and shown escaped like any text.
+_FORBIDDEN_TEXT = re.compile("[\x00\ud800-\udfff]")
+# Header values arrive from WSGI as latin-1 text: NUL, CR, LF or anything outside latin-1 is forged.
+_FORBIDDEN_HEADER = re.compile("[\x00\r\n]|[^\x00-\xff]")
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+_JSON_TYPES = ("application/json", "text/json")
+API, WEBHOOKS = "/api/", "/anymail/"
+# Exceptions an email provider's webhook view (anymail's code, not ours) raises on a body it cannot read.
+_UNREADABLE = (ValueError, LookupError, TypeError, AttributeError, RecursionError, binascii.Error)
+
+hostile_logger = logging.getLogger("sessions_app.hostile")
+
+
+class HostileInputMiddleware:
+    """Refuses, at the edge, paths, query strings, headers and form fields no honest client sends.
+
+    NUL and lone surrogates in any of them (and CR/LF or non-latin-1 text in a header) get a 400 before any
+    view, form or query sees them (the API answers its JSON error shape, naming the query parameter as its
+    serializers would; pages the 400 page); so does a page POST whose
+    body is neither of the two form encodings, and a form body Django cannot read (over
+    DATA_UPLOAD_MAX_MEMORY_SIZE, too many fields, a broken multipart body). JSON bodies are the business
+    of sessions_app.parsers (the API) and the callback view, except for anymail's webhooks, whose JSON
+    bodies are decoded here with the same strict decoder; a webhook body anymail's view still cannot read
+    is a 400 too (process_exception), and a webhook of a provider that is not configured here a 404.
+    Refusals are logged without the path (the callback's path carries its secret) or the offending value.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        reason = self._reason(request)
+        if reason is not None:
+            return self._refuse(request, *reason)
+        return self.get_response(request)
+
+    def _reason(self, request) -> tuple | None:
+        if _FORBIDDEN_TEXT.search(request.path_info) or _FORBIDDEN_TEXT.search(request.path):
+            return 400, "path"
+        for name, value in request.META.items():
+            if (name.startswith("HTTP_") or name in ("CONTENT_TYPE", "CONTENT_LENGTH")) and (
+                not isinstance(value, str) or _FORBIDDEN_HEADER.search(value)
+            ):
+                return 400, "header"
+        try:
+            bad = _bad_query(request.GET)
+        except SuspiciousOperation:  # too many fields
+            return 400, "query string"
+        if bad is not None:
+            return 400, "query string", bad
+        if request.method in ("POST", "PUT", "PATCH") and not request.path_info.startswith(API):
+            content_type = request.content_type or ""
+            webhook = request.path_info.startswith(WEBHOOKS)
+            if webhook and content_type in _JSON_TYPES:
+                try:
+                    parsers.loads(request.body)
+                except (parsers.JSONRefused, SuspiciousOperation):
+                    return 400, "JSON body"
+            elif content_type in _FORM_TYPES:
+                try:
+                    fields = request.POST
+                    files = request.FILES
+                except (SuspiciousOperation, MultiPartParserError, UnicodeError, ValueError):
+                    return 400, "form body"
+                if _bad_query(fields) is not None or any(_FORBIDDEN_TEXT.search(f.name or "") for f in files.values()):
+                    return 400, "form field"
+            elif content_type and _has_body(request) and not webhook:
+                return 400, "content type"
+        return None
+
+    def process_exception(self, request, exception):
+        if not request.path_info.startswith(WEBHOOKS):
+            return None
+        from anymail.exceptions import AnymailConfigurationError
+
+        if isinstance(exception, AnymailConfigurationError):
+            hostile_logger.warning("Webhook of a provider that is not configured here: answered 404")
+            return _json_error(404, "not_found", "There is no such webhook here.")
+        if isinstance(exception, _UNREADABLE):
+            hostile_logger.warning(
+                "Webhook body the provider's view could not read (%s): answered 400", type(exception).__name__
+            )
+            return _json_error(400, "bad_request", "The webhook body could not be read.")
+        return None  # a database outage and the like stay a 500, so that the provider retries
+
+    def _refuse(self, request, status: int, where: str, field: tuple[str, str] | None = None):
+        hostile_logger.warning("Refused a request: forbidden characters or encoding in its %s", where)
+        message = f"The request's {where} contains characters or an encoding that is not accepted."
+        if request.path_info.startswith(API) and field is not None:
+            name, problem = field  # as the API's serializers name a bad query parameter
+            response = JsonResponse(
+                {"code": "invalid", "message": f"{name}: {problem}", "fields": {name: [problem]}}, status=status
+            )
+            response._has_been_logged = True
+            return response
+        if request.path_info.startswith((API, WEBHOOKS)):
+            return _json_error(status, "bad_request", message)
+        response = defaults.bad_request(request, SuspiciousOperation(message))
+        response._has_been_logged = True  # Django's request log would print the path (and its secret)
+        return response
+
+
+def _json_error(status: int, code: str, message: str) -> JsonResponse:
+    """The API's error shape (sessions_app.api.errors)."""
+    response = JsonResponse({"code": code, "message": message, "fields": {}}, status=status)
+    response._has_been_logged = True
+    return response
+
+
+def _bad_query(data) -> tuple[str, str] | None:
+    """The first parameter holding NUL or a lone surrogate (in its name or a value), and what is wrong."""
+    for key in data:
+        for text in (key, *data.getlist(key)):
+            match = _FORBIDDEN_TEXT.search(text)
+            if match is not None:
+                name = key if not _FORBIDDEN_TEXT.search(key) else "non_field_errors"
+                if match.group() == "\x00":
+                    return name, "Null characters are not allowed."
+                return name, f"Surrogate characters are not allowed: U+{ord(match.group()):X}."
+    return None
+
+
+def _has_body(request) -> bool:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0) > 0
+    except ValueError:
+        return True

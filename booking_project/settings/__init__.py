@@ -43,6 +43,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: NUL, control characters and lone surrogates in paths, query strings, headers and form
+    # fields are refused (400) before anything else reads them (issue 20).
+    "sessions_app.middleware.HostileInputMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -190,8 +193,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    # DRF's JSON parser plus the DATA_UPLOAD_MAX_MEMORY_SIZE limit (413) and no 500 on any body.
-    "DEFAULT_PARSER_CLASSES": ["sessions_app.api.errors.JSONParser"],
+    # Strict JSON (sessions_app.parsers): the DATA_UPLOAD_MAX_MEMORY_SIZE limit (413); non-finite numbers,
+    # integers past 64 bits, NUL, lone surrogates, duplicate keys and deep nesting refused (400).
+    "DEFAULT_PARSER_CLASSES": ["sessions_app.parsers.StrictJSONParser"],
     "EXCEPTION_HANDLER": "sessions_app.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
@@ -236,6 +240,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    # Making this filter also installs a record factory that redacts every record as it is made, so the
+    # loggers of gunicorn, Celery's worker and libraries, whose handlers are not these, are clean too.
     "filters": {"redact": {"()": "sessions_app.logging.RedactPersonalData"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
