@@ -198,10 +198,6 @@ class CallbackApi(APIView):
         return Response({"ResultCode": 0, "ResultDesc": "Accepted"})
 
 
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON")
-
-
 class _Alias:
     """The same endpoint under its other spelling (trailing slash, neutral path): left out of the schema."""
 

@@ -7,13 +7,11 @@ turns every undecodable body into a 400 instead of a server error.
 
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, JsonResponse
 from django.views import defaults
-from rest_framework import exceptions, parsers, serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -42,33 +40,6 @@ class RequestTooLarge(exceptions.APIException):
     def __init__(self):
         limit_kb = (settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0) // 1024
         super().__init__(f"The request body is too large (the limit is {limit_kb} KB).")
-
-
-class JSONParser(parsers.JSONParser):
-    """DRF's strict JSON parser with a size limit and no way to raise anything but a 4xx."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        request = (parser_context or {}).get("request")
-        if limit is not None and request is not None:
-            try:
-                declared = int(request.META.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                declared = 0
-            if declared > limit:
-                raise RequestTooLarge()
-        raw = stream.read(limit + 1) if limit is not None else stream.read()
-        if limit is not None and len(raw) > limit:
-            raise RequestTooLarge()
-        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
-        try:
-            return json.loads(raw.decode(encoding), parse_constant=_refuse_constant)
-        except (ValueError, RecursionError) as exc:
-            raise exceptions.ParseError(f"The body is not valid JSON ({exc.__class__.__name__}: {exc}).")
-
-
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:

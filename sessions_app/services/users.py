@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
@@ -104,10 +103,6 @@ def _login_scopes(*, email: str, ip: str | None) -> list[tuple[str, str, int]]:
     return [("login-account", email, LOGIN_ACCOUNT_LIMIT), ("login-ip", ip or "unknown", LOGIN_IP_LIMIT)]
 
 
-def _login_retry_after() -> int:
-    return LOGIN_WINDOW - int(time.time() % LOGIN_WINDOW)
-
-
 def _minutes(seconds: int) -> str:
     minutes = max(1, math.ceil(seconds / 60))
     return f"{minutes} minute" if minutes == 1 else f"{minutes} minutes"
@@ -128,7 +123,7 @@ def user_authenticate(*, email: str, password: str, ip: str | None, request=None
     scopes = _login_scopes(email=email, ip=ip)
     for scope, ident, limit in scopes:
         if ratelimit.is_limited(scope=scope, ident=ident, limit=limit, window=LOGIN_WINDOW):
-            retry_after = _login_retry_after()
+            retry_after = max(1, ratelimit.retry_after(scope=scope, ident=ident, limit=limit, window=LOGIN_WINDOW))
             exc = RateLimited(f"Too many attempts, try again in {_minutes(retry_after)}.")
             exc.retry_after = retry_after
             raise exc

@@ -162,11 +162,6 @@ def test_the_thread_s_own_failure_takes_its_reserved_place():
     assert not ratelimit.is_limited(scope="login-account", ident="c@example.com", limit=5, window=900)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/users.py still computes Retry-After from fixed 15-minute buckets (_login_retry_after); "
-    "the merger switches it to ratelimit.retry_after (see the s20 report), then removes this marker",
-)
 @pytest.mark.django_db
 def test_the_token_endpoint_s_retry_after_counts_from_the_fifth_failure():
     user = ClientFactory()
