@@ -237,3 +237,14 @@ def _clear_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _celery_task_modules_loaded():
+    """Celery's Django fix-up runs ``django.setup()`` again, which re-applies LOGGING and so replaces the
+    root logger's handlers, the first time the app imports its task modules. Let that happen once,
+    before any test, so it never swaps the handlers under a test's ``caplog`` (a log test then passes
+    alone as well as in the suite)."""
+    from booking_project.celery import app
+
+    app.loader.import_default_modules()
