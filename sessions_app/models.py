@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import zoneinfo
 
 from django.conf import settings
@@ -123,6 +124,13 @@ class TherapistProfile(models.Model):
         return [s.strip() for s in self.languages.split(",") if s.strip()]
 
 
+# The longest a session can be. Reads of a time range use it as the lower bound on ``start`` (a
+# session ending after T started after T - MAX_SESSION_LENGTH), so that they read that range of
+# the (therapist, start) index and not the therapist's whole history.
+MAX_DURATION_MINUTES = 240
+MAX_SESSION_LENGTH = dt.timedelta(minutes=MAX_DURATION_MINUTES)
+
+
 class SessionType(models.Model):
     class Mode(models.TextChoices):
         ONLINE = "online", "Online"
@@ -130,7 +138,9 @@ class SessionType(models.Model):
 
     therapist = models.ForeignKey(TherapistProfile, on_delete=models.CASCADE, related_name="session_types")
     name = models.CharField(max_length=80)
-    duration_minutes = models.PositiveIntegerField(validators=[MinValueValidator(15), MaxValueValidator(240)])
+    duration_minutes = models.PositiveIntegerField(
+        validators=[MinValueValidator(15), MaxValueValidator(MAX_DURATION_MINUTES)]
+    )
     price_kes = models.PositiveIntegerField(
         "price (KES)", validators=[MinValueValidator(1), MaxValueValidator(250_000)]
     )
@@ -256,6 +266,9 @@ class Session(models.Model):
             models.Index(fields=["therapist", "payment_status", "start"], name="session_therapist_pay_idx"),
             models.Index(fields=["status", "respond_by"], name="session_status_respond_idx"),
             models.Index(fields=["therapist", "start"], name="session_therapist_start_idx"),
+            # 0005_perf_indexes says which query each of these serves.
+            models.Index(fields=["start", "id"], name="session_start_id_idx"),
+            models.Index(fields=["status", "start"], name="session_status_start_idx"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -298,6 +311,8 @@ class SessionEvent(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
+        # 0005_perf_indexes: the admin's newest-first list.
+        indexes = [models.Index(fields=["at", "id"], name="session_event_at_id_idx")]
 
     def __str__(self) -> str:
         return f"{self.action}: {self.from_status}→{self.to_status} ({self.at:%Y-%m-%d %H:%M})"

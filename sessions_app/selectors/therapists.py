@@ -10,7 +10,7 @@ from django.core.cache import cache
 from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from ..models import Session, SessionType, TherapistProfile, TimeOff, WeeklyAvailability
+from ..models import MAX_SESSION_LENGTH, Session, SessionType, TherapistProfile, TimeOff, WeeklyAvailability
 from .slots import day_window
 
 logger = logging.getLogger("sessions_app.selectors")
@@ -192,7 +192,8 @@ def therapist_week_sessions(*, therapist: TherapistProfile, week_start: dt.date)
     end = day_window(day=week_start + dt.timedelta(days=6), tz=therapist.tz)[1]
     return list(
         _therapist_sessions(therapist=therapist)
-        .filter(start__lt=end, end__gt=start)
+        # start__gt is implied by end__gt (no session is longer): the index reads the week, not all history.
+        .filter(start__lt=end, end__gt=start, start__gt=start - MAX_SESSION_LENGTH)
         .exclude(status__in=NEVER_HAPPENED)
         .order_by("start", "id")
     )
