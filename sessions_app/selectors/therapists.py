@@ -58,6 +58,29 @@ def therapists_directory(
     return qs
 
 
+def therapists_bookable_page(
+    *, query: str = "", page: int = 1, per_page: int = 20
+) -> tuple[list[TherapistProfile], bool]:
+    """One page of the therapists a client can book, by name, optionally matching ``query``; and whether more follow.
+
+    For the booking stepper's first step: one query of at most ``per_page + 1`` rows whatever the
+    number of therapists (the step once rendered all of them, 1,810 options at the platform's size).
+    ``query`` matches the name, a specialty or the city.
+    """
+    qs = (
+        TherapistProfile.objects.filter(accepting_new_clients=True, user__is_active=True)
+        .filter(Exists(SessionType.objects.filter(therapist=OuterRef("pk"), is_active=True)))
+        .select_related("user")
+        .order_by("user__full_name", "id")
+    )
+    query = query.strip()
+    if query:
+        qs = qs.filter(Q(user__full_name__icontains=query) | Q(specialties__icontains=query) | Q(city__icontains=query))
+    offset = (max(page, 1) - 1) * per_page
+    rows = list(qs[offset : offset + per_page + 1])
+    return rows[:per_page], len(rows) > per_page
+
+
 DIRECTORY_OPTIONS_CACHE_KEY = "sessions:directory-filter-options:v1"
 # The lists change when a therapist edits their profile; a minute's delay is fine for a filter.
 DIRECTORY_OPTIONS_TTL = 60
