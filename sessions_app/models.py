@@ -98,6 +98,13 @@ class TherapistProfile(models.Model):
     max_advance_days = models.PositiveIntegerField(
         default=60, validators=[MinValueValidator(1), MaxValueValidator(365)]
     )
+    # Denormalised for the directory (which read MIN(price) over every listed therapist's types per
+    # request): the lowest price among the active session types; None while none is active (not
+    # listed). Kept true by SessionType.save() and delete(), i.e. by the services, the admin and
+    # anything else that saves a type; services.therapists locks the profile around it.
+    from_price = models.PositiveIntegerField(
+        null=True, blank=True, editable=False, help_text="Lowest price (KES) of the active session types."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -110,6 +117,13 @@ class TherapistProfile(models.Model):
     @property
     def display_name(self) -> str:
         return self.user.full_name
+
+    def refresh_from_price(self) -> int | None:
+        """Set ``from_price`` from the active session types (one aggregate, one update)."""
+        price = self.session_types.filter(is_active=True).aggregate(low=models.Min("price_kes"))["low"]
+        TherapistProfile.objects.filter(pk=self.pk).update(from_price=price)
+        self.from_price = price
+        return price
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -152,6 +166,15 @@ class SessionType(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.duration_minutes} min, KES {self.price_kes:,})"
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        TherapistProfile(pk=self.therapist_id).refresh_from_price()
+
+    def delete(self, *args, **kwargs):
+        result = super().delete(*args, **kwargs)
+        TherapistProfile(pk=self.therapist_id).refresh_from_price()
+        return result
 
 
 class WeeklyAvailability(models.Model):

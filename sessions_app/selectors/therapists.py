@@ -7,7 +7,7 @@ import logging
 from collections import defaultdict
 
 from django.core.cache import cache
-from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from ..models import MAX_SESSION_LENGTH, Session, SessionType, TherapistProfile, TimeOff, WeeklyAvailability
@@ -31,20 +31,22 @@ def therapists_directory(
     the whole of the next seven days; it is a cheap pre-filter, the therapist's
     page lists the real free slots.
     """
-    types = SessionType.objects.filter(therapist=OuterRef("pk"), is_active=True)
-    if min_price is not None:
-        types = types.filter(price_kes__gte=min_price)
-    if max_price is not None:
-        types = types.filter(price_kes__lte=max_price)
-    if mode:
-        types = types.filter(mode=mode)
+    # from_price is set while the therapist has an active type (TherapistProfile.from_price): no
+    # aggregate over every listed therapist's types, and no subquery unless a filter is on the types.
     qs = (
-        TherapistProfile.objects.filter(accepting_new_clients=True, user__is_active=True)
-        .filter(Exists(types))
+        TherapistProfile.objects.filter(accepting_new_clients=True, user__is_active=True, from_price__isnull=False)
         .select_related("user")
-        .annotate(from_price=Min("session_types__price_kes", filter=Q(session_types__is_active=True)))
-        .order_by("user__full_name")
+        .order_by("user__full_name", "id")
     )
+    if min_price is not None or max_price is not None or mode:
+        types = SessionType.objects.filter(therapist=OuterRef("pk"), is_active=True)
+        if min_price is not None:
+            types = types.filter(price_kes__gte=min_price)
+        if max_price is not None:
+            types = types.filter(price_kes__lte=max_price)
+        if mode:
+            types = types.filter(mode=mode)
+        qs = qs.filter(Exists(types))
     if specialty:
         qs = qs.filter(specialties__icontains=specialty)
     if language:
