@@ -148,11 +148,11 @@ def statements(s: Sizes) -> list[tuple[str, str]]:
             # Nairobi 09:00-15:00 is 06:00-12:00 UTC: seven back-to-back hours a day.
             sessions_from(f"""
             SELECT k AS n, {tomorrow} + make_interval(days => k / 7, hours => 6 + k % 7) AS st, 60 AS minutes,
-                   {first_client + 1} + (k * 7919) % {C - 1} AS client, 1 AS type, 1 AS therapist, 3000 AS price
+                   {first_client + 1} + (k::bigint * 7919) % {C - 1} AS client, 1 AS type, 1 AS therapist, 3000 AS price
             FROM generate_series(0, {s.busy_ahead - 1}) k
             UNION ALL
             SELECT k, {day0} + make_interval(days => (k / 7) * {DAYS_PAST - 2} / {past_busy_days}, hours => 6 + k % 7),
-                   60, {first_client + 1} + (k * 7919) % {C - 1}, 1, 1, 3000
+                   60, {first_client + 1} + (k::bigint * 7919) % {C - 1}, 1, 1, 3000
             FROM generate_series(0, {past_busy - 1}) k"""),
         ),
         (
@@ -170,7 +170,7 @@ def statements(s: Sizes) -> list[tuple[str, str]]:
             sessions_from(f"""
             SELECT i AS n,
                    {day0} + make_interval(days => (i / {other}) * {span - 1} / {per_therapist}, hours => 5 + i % 10) AS st,
-                   60 AS minutes, {first_client + 1} + (i * 7919) % {C - 1} AS client,
+                   60 AS minutes, {first_client + 1} + (i::bigint * 7919) % {C - 1} AS client,
                    2 * (2 + i % {other}) - 1 AS type, 2 + i % {other} AS therapist, 2500 + ((2 + i % {other}) % 4) * 500 AS price
             FROM generate_series(0, {regular - 1}) i"""),
         ),
