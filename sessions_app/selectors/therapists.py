@@ -167,7 +167,12 @@ def therapist_dashboard(*, therapist: TherapistProfile, now: dt.datetime | None 
         base.filter(status=S.APPROVED, payment_status__in=UNPAID_PAYMENT_STATUSES).order_by("pay_by", "start")[:limit]
     )
     month_start, month_end = _month_window(now=now, tz=tz)
-    counts = Session.objects.filter(therapist=therapist).aggregate(
+    # Only the rows some count can include: the open statuses, and this month's completed ones; not
+    # the therapist's whole history of closed sessions (thousands for a busy therapist).
+    counted = Q(status__in=(S.PENDING_APPROVAL, *BOOKED_STATUSES)) | Q(
+        status=S.COMPLETED, start__gte=month_start, start__lt=month_end
+    )
+    counts = Session.objects.filter(counted, therapist=therapist).aggregate(
         pending=Count("pk", filter=Q(status=S.PENDING_APPROVAL)),
         upcoming_week=Count(
             "pk", filter=Q(status__in=BOOKED_STATUSES, start__gte=now, start__lt=now + dt.timedelta(days=7))

@@ -122,3 +122,20 @@ def test_reminders_job_is_flat_with_history(stype):
     # The second run finds the reminder already queued: it runs only the two window queries.
     assert len(again) == 2 and all('"start" >' in q for q in again)
     assert len(first) > len(again)
+
+
+def test_dashboard_is_flat_with_history_and_its_counts_skip_closed_sessions(client, stype):
+    client.force_login(stype.therapist.user)
+    SessionFactory(session_type=stype, start=future_slot(days=2, hour=9))  # one pending request
+
+    def page():
+        response = client.get(reverse("sessions:dashboard"))
+        assert response.status_code == 200
+        page.response = response
+
+    sqls = assert_flat(_history(stype), page)
+    counts = page.response.context["counts"]
+    assert counts["pending"] == 1 and counts["attention"] == 0
+    aggregate = next(q for q in sqls if "COUNT(" in q and 'FROM "sessions_app_session"' in q)
+    where = aggregate.split('FROM "sessions_app_session"', 1)[1]  # after the COUNT(...) FILTERs
+    assert "pending_approval" in where and "completed" in where  # the WHERE names the statuses counted
