@@ -159,7 +159,7 @@ def gunicorn(tree: Path, db: str, port: int, workers: int):
         "warning",
     ]
     env = servers.bench_env(BENCH_DATABASE_URL=db_url(db), PYTHONPATH=str(tree))
-    proc = servers.Process(f"scale-{db}-{port}", argv, env=env)
+    proc = servers.Process(f"scale-{db}-{port}", argv, env=env, cwd=tree)
     try:
         servers.wait_for_port(port)
         yield proc
