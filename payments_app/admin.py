@@ -5,7 +5,7 @@ import json
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from sessions_app.admin import AuditedAdminMixin, LargeTableAdminMixin
+from sessions_app.admin import AuditedAdminMixin, LargeTableAdminMixin, values_filter
 from sessions_app.exceptions import BookingError
 
 from . import services
@@ -136,10 +136,18 @@ class MpesaCallbackAdmin(ReadOnlyAdmin):
         return self.get_fields(request, obj)
 
 
+PAYMENT_EVENT_SOURCES = ["web", "api", "daraja", "callback", "poll", "status", "sweeper", "initiate", "admin"]
+
+
 @admin.register(PaymentEvent)
 class PaymentEventAdmin(ReadOnlyAdmin):
     list_display = ["at", "kind", "session", "attempt", "actor", "source", "source_ip", "message"]
-    list_filter = ["kind", "source", "at"]
+    # source is free text (its default filter is a DISTINCT over every row): the values the services write.
+    list_filter = [
+        "kind",
+        values_filter("source", "source", [(v, v) for v in PAYMENT_EVENT_SOURCES]),
+        "at",
+    ]
     search_fields = ["=session__id", "=attempt__checkout_request_id", "message"]
     list_select_related = ["session", "attempt", "actor"]
 

@@ -41,3 +41,19 @@ def test_callback_changelist_is_flat(client, params):
     assert_flat(callbacks, page, whole_table_check=True)
     if not params:
         assert page.response.context["cl"].result_count == 50
+
+
+@pytest.mark.parametrize("params", [{}, {"source": "callback"}, {"kind__exact": "initiated"}])
+def test_payment_event_changelist_is_flat(client, params):
+    from payments_app.models import PaymentEvent
+
+    client.force_login(UserFactory(staff=True))
+    page = _page(client, "admin:payments_app_paymentevent_changelist", params)
+
+    def events(n):
+        for _ in range(n):
+            attempt = PaymentAttemptFactory(processing=True)
+            PaymentEvent.objects.create(attempt=attempt, session=attempt.session, kind="initiated", source="callback")
+
+    assert_flat(events, page, whole_table_check=True)
+    assert page.response.context["cl"].result_count == 50
