@@ -519,12 +519,36 @@ def main() -> None:
     parser.add_argument("--filter", default="", help="HTTP scenarios whose name contains this (and no others)")
     parser.add_argument(
         "--only",
-        default="slots,http,callbacks,pgbench",
+        default="slots,http,callbacks,pgbench,scale",
         help="phases to run (a partial run writes results/partial.md.tmp, not latest.md)",
     )
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="run only the small/large comparison (benchmarks/scale.py); its table goes to results/latest.md",
+    )
+    parser.add_argument(
+        "--scale-factor",
+        type=float,
+        default=1.0,
+        help="size of the large dataset as a share of the platform's (default 1: 500,000 sessions; 0.1 for a try)",
+    )
+    parser.add_argument("--scale-turns", type=int, default=4, help="alternating turns per scenario (default 4)")
+    parser.add_argument("--scale-requests", type=int, default=10, help="sequential requests per turn (default 10)")
+    parser.add_argument(
+        "--scale-workers", type=int, default=2, help="sync workers of each of its gunicorns (default 2)"
+    )
+    parser.add_argument("--scale-before", default="", help="also measure the code of this git commit, same databases")
+    parser.add_argument("--reseed", action="store_true", help="make the --scale databases again even if they exist")
     args = parser.parse_args()
+    if args.scale:
+        from benchmarks import scale
+
+        check_services()
+        scale.run(args)
+        return
     phases = set(args.only.split(","))
-    full = phases == {"slots", "http", "callbacks", "pgbench"} and not args.quick and not args.skip_peer
+    full = phases == {"slots", "http", "callbacks", "pgbench", "scale"} and not args.quick and not args.skip_peer
     if args.quick:
         args.seconds = 3
         args.workers = args.workers.split(",")[0]
@@ -592,6 +616,11 @@ def main() -> None:
     print()
     target = RESULTS / ("latest.md" if full else "partial.md.tmp")
     write_results(target, rows, info, started_at, time.monotonic() - began, best, rounds, slot, peer, settle, args)
+    if full and "scale" in phases:
+        from benchmarks import scale
+
+        say("small and large data: benchmarks/scale.py (appends its table to latest.md)")
+        scale.run(args)
     say(f"done in {time.monotonic() - began:.0f} s; wrote {target}")
 
 

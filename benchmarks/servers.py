@@ -46,14 +46,19 @@ def port_is_free(port: int) -> bool:
 class Process:
     """One child process in its own group, logging to benchmarks/results/logs.tmp/<name>.log."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str] | None = None):
+    def __init__(self, name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None):
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.argv = argv
         self.log_path = LOG_DIR / f"{name}.log"
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            argv, cwd=ROOT, env=env or bench_env(), stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+            argv,
+            cwd=cwd or ROOT,
+            env=env or bench_env(),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     @property

@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html
 
-from sessions_app.admin import AuditedAdminMixin
+from sessions_app.admin import AuditedAdminMixin, LargeTableAdminMixin, values_filter
 from sessions_app.exceptions import BookingError
 
 from . import services
@@ -21,7 +21,7 @@ def _pretty(value) -> str:
     return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
 
 
-class ReadOnlyAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class ReadOnlyAdmin(LargeTableAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
     """Payments are written by Daraja's answers through services only; staff read them (and are audited)."""
 
     def has_add_permission(self, request, obj=None):
@@ -83,8 +83,6 @@ class PaymentAttemptAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["needs_review", "status", "problem_class", "initiated_at"]
     search_fields = ["=checkout_request_id", "=merchant_request_id", "=mpesa_receipt_number", "=account_reference"]
-    list_select_related = ["session"]
-    date_hierarchy = "initiated_at"
     inlines = [MpesaCallbackInline, PaymentEventInline]
     actions = ["mark_reviewed"]
     readonly_fields = ["raw_callback", "raw_problem"]
@@ -147,9 +145,9 @@ class PaymentAttemptAdmin(ReadOnlyAdmin):
 @admin.register(MpesaCallback)
 class MpesaCallbackAdmin(ReadOnlyAdmin):
     list_display = ["id", "received_at", "source_ip", "checkout_request_id", "result_code", "outcome", "processed_at"]
-    list_filter = ["outcome", ("processed_at", admin.EmptyFieldListFilter), "result_code"]
+    # result_code is a free integer (its default filter is a DISTINCT over every row): ?result_code=N filters it.
+    list_filter = ["outcome", ("processed_at", admin.EmptyFieldListFilter), "received_at"]
     search_fields = ["=checkout_request_id", "=merchant_request_id", "source_ip"]
-    date_hierarchy = "received_at"
 
     @admin.display(description="Payload")
     def pretty_payload(self, obj):
@@ -162,13 +160,20 @@ class MpesaCallbackAdmin(ReadOnlyAdmin):
         return self.get_fields(request, obj)
 
 
+PAYMENT_EVENT_SOURCES = ["web", "api", "daraja", "callback", "poll", "status", "sweeper", "initiate", "admin"]
+
+
 @admin.register(PaymentEvent)
 class PaymentEventAdmin(ReadOnlyAdmin):
     list_display = ["at", "kind", "session", "attempt", "actor", "source", "source_ip", "message"]
-    list_filter = ["kind", "source", "at"]
+    # source is free text (its default filter is a DISTINCT over every row): the values the services write.
+    list_filter = [
+        "kind",
+        values_filter("source", "source", [(v, v) for v in PAYMENT_EVENT_SOURCES]),
+        "at",
+    ]
     search_fields = ["=session__id", "=attempt__checkout_request_id", "message"]
     list_select_related = ["session", "attempt", "actor"]
-    date_hierarchy = "at"
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import zoneinfo
 
 from django.conf import settings
@@ -97,6 +98,13 @@ class TherapistProfile(models.Model):
     max_advance_days = models.PositiveIntegerField(
         default=60, validators=[MinValueValidator(1), MaxValueValidator(365)]
     )
+    # Denormalised for the directory (which read MIN(price) over every listed therapist's types per
+    # request): the lowest price among the active session types; None while none is active (not
+    # listed). Kept true by SessionType.save() and delete(), i.e. by the services, the admin and
+    # anything else that saves a type; services.therapists locks the profile around it.
+    from_price = models.PositiveIntegerField(
+        null=True, blank=True, editable=False, help_text="Lowest price (KES) of the active session types."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -109,6 +117,13 @@ class TherapistProfile(models.Model):
     @property
     def display_name(self) -> str:
         return self.user.full_name
+
+    def refresh_from_price(self) -> int | None:
+        """Set ``from_price`` from the active session types (one aggregate, one update)."""
+        price = self.session_types.filter(is_active=True).aggregate(low=models.Min("price_kes"))["low"]
+        TherapistProfile.objects.filter(pk=self.pk).update(from_price=price)
+        self.from_price = price
+        return price
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -123,6 +138,13 @@ class TherapistProfile(models.Model):
         return [s.strip() for s in self.languages.split(",") if s.strip()]
 
 
+# The longest a session can be. Reads of a time range use it as the lower bound on ``start`` (a
+# session ending after T started after T - MAX_SESSION_LENGTH), so that they read that range of
+# the (therapist, start) index and not the therapist's whole history.
+MAX_DURATION_MINUTES = 240
+MAX_SESSION_LENGTH = dt.timedelta(minutes=MAX_DURATION_MINUTES)
+
+
 class SessionType(models.Model):
     class Mode(models.TextChoices):
         ONLINE = "online", "Online"
@@ -130,7 +152,9 @@ class SessionType(models.Model):
 
     therapist = models.ForeignKey(TherapistProfile, on_delete=models.CASCADE, related_name="session_types")
     name = models.CharField(max_length=80)
-    duration_minutes = models.PositiveIntegerField(validators=[MinValueValidator(15), MaxValueValidator(240)])
+    duration_minutes = models.PositiveIntegerField(
+        validators=[MinValueValidator(15), MaxValueValidator(MAX_DURATION_MINUTES)]
+    )
     price_kes = models.PositiveIntegerField(
         "price (KES)", validators=[MinValueValidator(1), MaxValueValidator(250_000)]
     )
@@ -142,6 +166,15 @@ class SessionType(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.duration_minutes} min, KES {self.price_kes:,})"
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        TherapistProfile(pk=self.therapist_id).refresh_from_price()
+
+    def delete(self, *args, **kwargs):
+        result = super().delete(*args, **kwargs)
+        TherapistProfile(pk=self.therapist_id).refresh_from_price()
+        return result
 
 
 class WeeklyAvailability(models.Model):
@@ -256,6 +289,9 @@ class Session(models.Model):
             models.Index(fields=["therapist", "payment_status", "start"], name="session_therapist_pay_idx"),
             models.Index(fields=["status", "respond_by"], name="session_status_respond_idx"),
             models.Index(fields=["therapist", "start"], name="session_therapist_start_idx"),
+            # 0005_perf_indexes says which query each of these serves.
+            models.Index(fields=["start", "id"], name="session_start_id_idx"),
+            models.Index(fields=["status", "start"], name="session_status_start_idx"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -298,6 +334,8 @@ class SessionEvent(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
+        # 0005_perf_indexes: the admin's newest-first list.
+        indexes = [models.Index(fields=["at", "id"], name="session_event_at_id_idx")]
 
     def __str__(self) -> str:
         return f"{self.action}: {self.from_status}→{self.to_status} ({self.at:%Y-%m-%d %H:%M})"

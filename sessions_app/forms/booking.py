@@ -57,6 +57,28 @@ class DirectoryFilterForm(forms.Form):
 # --- Booking stepper ----------------------------------------------------------------------
 
 
+class TherapistSearchForm(forms.Form):
+    """Step 1's search: a name, specialty or city, and the page of matches."""
+
+    MAX_PAGE = 1000
+
+    q = forms.CharField(
+        label="Find a therapist", required=False, max_length=100, help_text="A name, specialty or city."
+    )
+    page = forms.IntegerField(required=False, min_value=1, max_value=MAX_PAGE, widget=forms.HiddenInput)
+
+    def query(self) -> tuple[str, int]:
+        """The search and page asked for; a malformed one is dropped (its error shows next to the field)."""
+        if not self.is_bound:
+            return "", 1
+        self.is_valid()
+        return self.cleaned_data.get("q") or "", self.cleaned_data.get("page") or 1
+
+
+def _therapist_label(therapist: TherapistProfile) -> str:
+    return f"{therapist.user.full_name}, {therapist.title}" if therapist.title else str(therapist)
+
+
 class ChooseTherapistForm(forms.Form):
     therapist = forms.ModelChoiceField(
         label="Therapist",
@@ -65,10 +87,14 @@ class ChooseTherapistForm(forms.Form):
         error_messages={"invalid_choice": "Please choose a therapist from the list."},
     )
 
-    def __init__(self, *args, queryset, **kwargs):
+    def __init__(self, *args, queryset, shown: list[TherapistProfile] = (), **kwargs):
+        """``queryset``: who may be chosen (checked with one query); ``shown``: the page of them the list offers."""
         super().__init__(*args, **kwargs)
-        self.fields["therapist"].queryset = queryset
-        self.fields["therapist"].label_from_instance = lambda t: f"{t.user.full_name}, {t.title}" if t.title else str(t)
+        field = self.fields["therapist"]
+        field.queryset = queryset
+        field.label_from_instance = _therapist_label
+        # Rendering a ModelChoiceField lists its whole queryset: offer only the page shown.
+        field.widget.choices = [("", field.empty_label), *((t.pk, _therapist_label(t)) for t in shown)]
 
 
 class ChooseSessionTypeForm(forms.Form):

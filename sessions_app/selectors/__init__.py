@@ -35,6 +35,7 @@ from .therapists import (
     therapist_time_off,
     therapist_week_sessions,
     therapist_weekly_hours,
+    therapists_bookable_page,
     therapists_directory,
 )
 
@@ -66,5 +67,6 @@ __all__ = [
     "therapist_time_off",
     "therapist_week_sessions",
     "therapist_weekly_hours",
+    "therapists_bookable_page",
     "therapists_directory",
 ]

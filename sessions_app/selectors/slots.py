@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.utils import timezone
 
-from ..models import Session, SessionType, TherapistProfile, TimeOff, WeeklyAvailability
+from ..models import MAX_SESSION_LENGTH, Session, SessionType, TherapistProfile, TimeOff, WeeklyAvailability
 
 
 def _merge(intervals: Iterable[tuple[dt.datetime, dt.datetime]]) -> list[tuple[dt.datetime, dt.datetime]]:
@@ -62,6 +62,8 @@ def free_slots(
         status__in=Session.SLOT_HOLDING,
         start__lt=latest + duration + buffer,
         end__gt=earliest - buffer,
+        # Implied by end__gt (no session is longer); lets the index stop at the window, not read all history.
+        start__gt=earliest - buffer - MAX_SESSION_LENGTH,
     )
     if exclude_session_id:
         sessions = sessions.exclude(pk=exclude_session_id)

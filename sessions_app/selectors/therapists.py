@@ -7,10 +7,10 @@ import logging
 from collections import defaultdict
 
 from django.core.cache import cache
-from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from ..models import Session, SessionType, TherapistProfile, TimeOff, WeeklyAvailability
+from ..models import MAX_SESSION_LENGTH, Session, SessionType, TherapistProfile, TimeOff, WeeklyAvailability
 from .slots import day_window
 
 logger = logging.getLogger("sessions_app.selectors")
@@ -31,20 +31,22 @@ def therapists_directory(
     the whole of the next seven days; it is a cheap pre-filter, the therapist's
     page lists the real free slots.
     """
-    types = SessionType.objects.filter(therapist=OuterRef("pk"), is_active=True)
-    if min_price is not None:
-        types = types.filter(price_kes__gte=min_price)
-    if max_price is not None:
-        types = types.filter(price_kes__lte=max_price)
-    if mode:
-        types = types.filter(mode=mode)
+    # from_price is set while the therapist has an active type (TherapistProfile.from_price): no
+    # aggregate over every listed therapist's types, and no subquery unless a filter is on the types.
     qs = (
-        TherapistProfile.objects.filter(accepting_new_clients=True, user__is_active=True)
-        .filter(Exists(types))
+        TherapistProfile.objects.filter(accepting_new_clients=True, user__is_active=True, from_price__isnull=False)
         .select_related("user")
-        .annotate(from_price=Min("session_types__price_kes", filter=Q(session_types__is_active=True)))
-        .order_by("user__full_name")
+        .order_by("user__full_name", "id")
     )
+    if min_price is not None or max_price is not None or mode:
+        types = SessionType.objects.filter(therapist=OuterRef("pk"), is_active=True)
+        if min_price is not None:
+            types = types.filter(price_kes__gte=min_price)
+        if max_price is not None:
+            types = types.filter(price_kes__lte=max_price)
+        if mode:
+            types = types.filter(mode=mode)
+        qs = qs.filter(Exists(types))
     if specialty:
         qs = qs.filter(specialties__icontains=specialty)
     if language:
@@ -56,6 +58,29 @@ def therapists_directory(
             Exists(TimeOff.objects.filter(therapist=OuterRef("pk"), start__lte=now, end__gte=week_end))
         )
     return qs
+
+
+def therapists_bookable_page(
+    *, query: str = "", page: int = 1, per_page: int = 20
+) -> tuple[list[TherapistProfile], bool]:
+    """One page of the therapists a client can book, by name, optionally matching ``query``; and whether more follow.
+
+    For the booking stepper's first step: one query of at most ``per_page + 1`` rows whatever the
+    number of therapists (the step once rendered all of them, 1,810 options at the platform's size).
+    ``query`` matches the name, a specialty or the city.
+    """
+    qs = (
+        TherapistProfile.objects.filter(accepting_new_clients=True, user__is_active=True)
+        .filter(Exists(SessionType.objects.filter(therapist=OuterRef("pk"), is_active=True)))
+        .select_related("user")
+        .order_by("user__full_name", "id")
+    )
+    query = query.strip()
+    if query:
+        qs = qs.filter(Q(user__full_name__icontains=query) | Q(specialties__icontains=query) | Q(city__icontains=query))
+    offset = (max(page, 1) - 1) * per_page
+    rows = list(qs[offset : offset + per_page + 1])
+    return rows[:per_page], len(rows) > per_page
 
 
 DIRECTORY_OPTIONS_CACHE_KEY = "sessions:directory-filter-options:v1"
@@ -142,7 +167,12 @@ def therapist_dashboard(*, therapist: TherapistProfile, now: dt.datetime | None 
         base.filter(status=S.APPROVED, payment_status__in=UNPAID_PAYMENT_STATUSES).order_by("pay_by", "start")[:limit]
     )
     month_start, month_end = _month_window(now=now, tz=tz)
-    counts = Session.objects.filter(therapist=therapist).aggregate(
+    # Only the rows some count can include: the open statuses, and this month's completed ones; not
+    # the therapist's whole history of closed sessions (thousands for a busy therapist).
+    counted = Q(status__in=(S.PENDING_APPROVAL, *BOOKED_STATUSES)) | Q(
+        status=S.COMPLETED, start__gte=month_start, start__lt=month_end
+    )
+    counts = Session.objects.filter(counted, therapist=therapist).aggregate(
         pending=Count("pk", filter=Q(status=S.PENDING_APPROVAL)),
         upcoming_week=Count(
             "pk", filter=Q(status__in=BOOKED_STATUSES, start__gte=now, start__lt=now + dt.timedelta(days=7))
@@ -192,7 +222,8 @@ def therapist_week_sessions(*, therapist: TherapistProfile, week_start: dt.date)
     end = day_window(day=week_start + dt.timedelta(days=6), tz=therapist.tz)[1]
     return list(
         _therapist_sessions(therapist=therapist)
-        .filter(start__lt=end, end__gt=start)
+        # start__gt is implied by end__gt (no session is longer): the index reads the week, not all history.
+        .filter(start__lt=end, end__gt=start, start__gt=start - MAX_SESSION_LENGTH)
         .exclude(status__in=NEVER_HAPPENED)
         .order_by("start", "id")
     )

@@ -247,6 +247,9 @@ def session_type_save(
     if mode not in SessionType.Mode.values:
         raise ValidationFailed("Choose online or in person.", field="mode")
     with transaction.atomic():
+        # Serialises the therapist's type changes, so that from_price (set by SessionType.save) is
+        # computed from the committed types of the one change at a time.
+        _lock_profile(therapist)
         if session_type is None:
             locked = SessionType(therapist=therapist)
             terms_changed = False
@@ -275,6 +278,7 @@ def session_type_set_active(*, therapist: TherapistProfile, session_type: Sessio
     """Offer a session type again, or stop offering it. Sessions already booked with it stay."""
     _own(therapist, session_type, "session type")
     with transaction.atomic():
+        _lock_profile(therapist)  # as in session_type_save: one change of the therapist's from_price at a time
         locked = SessionType.objects.select_for_update().get(pk=session_type.pk)
         locked.is_active = bool(active)
         locked.save(update_fields=["is_active"])

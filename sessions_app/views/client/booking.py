@@ -24,6 +24,7 @@ from django.utils.http import urlencode
 from ... import selectors, services
 from ...exceptions import BookingError, RateLimited, SlotUnavailable, ValidationFailed
 from ...forms import BookingDetailsForm, ChooseSessionTypeForm, ChooseTherapistForm, DayForm, SlotForm
+from ...forms.booking import TherapistSearchForm
 from ...http import client_ip
 from ...models import SessionType, TherapistProfile, User
 from ...phone import InvalidPhone, normalize_msisdn
@@ -32,6 +33,7 @@ from ..common import client_login_required
 STATE_KEY = "booking"
 PHONES_KEY = "mpesa_phones"  # {session pk: MSISDN chosen in step 3}, for the pay page to pre-fill
 DAYS_LISTED = 14
+THERAPISTS_PER_PAGE = 20
 
 STEPS = [
     ("sessions:book", "Therapist and session"),
@@ -81,6 +83,36 @@ def _save(request, state: dict) -> None:
 
 def _bookable_therapists() -> QuerySet[TherapistProfile]:
     return selectors.therapists_directory()
+
+
+def _step_one(request, state: dict | None, chooser_data=None):
+    """Step 1's page: a search, and one page of the matching therapists to choose from (never all of them)."""
+    search = TherapistSearchForm(request.GET if ("q" in request.GET or "page" in request.GET) else None)
+    query, page = search.query()
+    shown, has_next = selectors.therapists_bookable_page(query=query, page=page, per_page=THERAPISTS_PER_PAGE)
+    chooser = ChooseTherapistForm(chooser_data, queryset=_bookable_therapists(), shown=shown)
+    if chooser_data is not None:
+        chooser.is_valid()
+
+    def page_link(number: int) -> str:
+        return "?" + urlencode({"q": query, "page": number} if query else {"page": number})
+
+    return render(
+        request,
+        "sessions_app/booking/step_therapist.html",
+        _context(
+            request,
+            0,
+            state,
+            chooser=chooser,
+            search=search,
+            query=query,
+            page_number=page,
+            shown=shown,
+            previous_url=page_link(page - 1) if page > 1 else "",
+            next_url=page_link(page + 1) if has_next else "",
+        ),
+    )
 
 
 def _therapist(state: dict) -> TherapistProfile | None:
@@ -151,9 +183,7 @@ def book(request):
     if "therapist" in request.GET:
         chooser = ChooseTherapistForm(request.GET, queryset=_bookable_therapists())
         if not chooser.is_valid():
-            return render(
-                request, "sessions_app/booking/step_therapist.html", _context(request, 0, state, chooser=chooser)
-            )
+            return _step_one(request, state, chooser_data=request.GET)
         therapist = chooser.cleaned_data["therapist"]
         if state is None or state.get("therapist") != therapist.pk:
             state = _new_state()
@@ -176,9 +206,8 @@ def book(request):
         return redirect("sessions:book")
 
     therapist = _therapist(state)
-    if therapist is None:
-        chooser = ChooseTherapistForm(queryset=_bookable_therapists())
-        return render(request, "sessions_app/booking/step_therapist.html", _context(request, 0, state, chooser=chooser))
+    if therapist is None or "q" in request.GET or "page" in request.GET:
+        return _step_one(request, state)
 
     current_type = _session_type(state, therapist)
     form = ChooseSessionTypeForm(
