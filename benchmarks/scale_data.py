@@ -190,16 +190,16 @@ def statements(s: Sizes) -> list[tuple[str, str]]:
             """
         INSERT INTO payments_app_paymentattempt (phone, amount, account_reference, merchant_request_id,
             checkout_request_id, status, result_code, result_desc, message, payer_phone, initiated_at, needs_review,
-            review_reason, created_at, updated_at, session_id)
+            review_reason, problem_class, problem, created_at, updated_at, session_id)
         SELECT '254712345678', s.amount_kes, 'BK' || lpad(s.id::text, 6, '0'), 'mr-' || s.id, 'ws_CO_' || s.id,
                CASE WHEN s.payment_status = 'paid' THEN 'succeeded' ELSE 'failed' END,
                CASE WHEN s.payment_status = 'paid' THEN '0' ELSE '1032' END, '', '', '',
-               s.created_at + interval '1 hour', false, '', s.created_at, s.created_at, s.id
+               s.created_at + interval '1 hour', false, '', '', '', s.created_at, s.created_at, s.id
         FROM sessions_app_session s WHERE s.payment_status = 'paid' OR s.id % 10 = 0;
         INSERT INTO payments_app_mpesacallback (received_at, source_ip, checkout_request_id, merchant_request_id,
             result_code, payload, processed_at, process_tries, outcome, note, attempt_id)
         SELECT a.initiated_at + interval '1 minute', '196.201.214.200', a.checkout_request_id, a.merchant_request_id,
-               a.result_code::int, '{}'::jsonb, a.initiated_at + interval '61 seconds', 1,
+               a.result_code, '{}'::jsonb, a.initiated_at + interval '61 seconds', 1,
                CASE WHEN a.status = 'succeeded' THEN 'paid' ELSE 'failed' END, '', a.id
         FROM payments_app_paymentattempt a""",
         ),

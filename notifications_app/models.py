@@ -84,7 +84,7 @@ class Notification(models.Model):
         indexes = [
             models.Index(fields=["status", "created_at"], name="notification_status_idx"),
             models.Index(fields=["session", "kind"], name="notification_session_kind_idx"),
-            # 0002_perf_indexes: the admin's newest-first list.
+            # 0003_perf_indexes: the admin's newest-first list.
             models.Index(fields=["created_at", "id"], name="notification_created_id_idx"),
         ]
 

@@ -71,7 +71,7 @@ class PaymentAttempt(models.Model):
             models.Index(fields=["session", "status"], name="attempt_session_status_idx"),
             models.Index(fields=["status", "initiated_at"], name="attempt_status_initiated_idx"),
             models.Index(fields=["needs_review"], condition=Q(needs_review=True), name="attempt_needs_review_idx"),
-            # 0002_perf_indexes: the admin's newest-first list.
+            # 0003_perf_indexes: the admin's newest-first list.
             models.Index(fields=["initiated_at", "id"], name="attempt_initiated_id_idx"),
         ]
         constraints = [
@@ -131,7 +131,7 @@ class MpesaCallback(models.Model):
             models.Index(
                 fields=["received_at"], condition=Q(processed_at__isnull=True), name="callback_unprocessed_idx"
             ),
-            # 0002_perf_indexes: the admin's newest-first list.
+            # 0003_perf_indexes: the admin's newest-first list.
             models.Index(fields=["received_at", "id"], name="callback_received_id_idx"),
         ]
         verbose_name = "M-Pesa callback"

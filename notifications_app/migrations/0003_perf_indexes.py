@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     atomic = False
 
-    dependencies = [("notifications_app", "0001_initial")]
+    dependencies = [("notifications_app", "0002_staff_payment_alert")]
 
     operations = [
         # NotificationAdmin: ORDER BY created_at DESC, id DESC LIMIT 100 (read backwards), also

@@ -11,7 +11,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     atomic = False
 
-    dependencies = [("payments_app", "0001_initial")]
+    dependencies = [("payments_app", "0002_gateway_problems")]
 
     operations = [
         # PaymentAttemptAdmin: ORDER BY initiated_at DESC, id DESC LIMIT 100 (read backwards), also
