@@ -34,6 +34,8 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 # `make run PORT=8100 SIM_PORT=8101` serves elsewhere; a port already taken is refused, never reused.
+# DEBUG is off unless set: the demo (SQLite, memory cache, eager tasks, console email) runs with it on.
+run: export DJANGO_DEBUG ?= 1
 run: $(VENV)/.installed
 	$(PY) manage.py rundemo --check-ports --port $(PORT) --sim-port $(SIM_PORT)
 	$(PY) manage.py migrate --noinput
