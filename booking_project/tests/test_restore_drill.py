@@ -94,7 +94,7 @@ def drill_names():
         _psql(_url("postgres"), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.mark.slow  # about 9 s: two dumps of Django processes, a pg_dump and a pg_restore
+@pytest.mark.slow  # about 9 s: two Django processes, a pg_dump and a pg_restore
 @pytest.mark.django_db(transaction=True)
 def test_backup_drop_restore_serves_the_same_sessions(tmp_path, drill_names):
     session_type = SessionTypeFactory()
