@@ -11,7 +11,7 @@ SWEEP_WORKERS ?= 2
 READERS := test-artifacts/clock-readers.txt
 SWEEP := $(VENV)/bin/pytest -q --clock-sweep --clock-readers-in=$(READERS) -n $(SWEEP_WORKERS)
 
-.PHONY: chromium services venv run test clock-sweep lint worker bench simulator install install-dev clean
+.PHONY: chromium services venv run test clock-sweep lint worker bench simulator install install-dev clean backup restore
 
 # A .venv without a working pip (half-made, say python3-venv was missing) is rebuilt, not reused;
 # a rebuilt one has a new pyvenv.cfg, so what was installed into the old one is installed again.
@@ -34,6 +34,8 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 # `make run PORT=8100 SIM_PORT=8101` serves elsewhere; a port already taken is refused, never reused.
+# DEBUG is off unless set: the demo (SQLite, memory cache, eager tasks, console email) runs with it on.
+run: export DJANGO_DEBUG ?= 1
 run: $(VENV)/.installed
 	$(PY) manage.py rundemo --check-ports --port $(PORT) --sim-port $(SIM_PORT)
 	$(PY) manage.py migrate --noinput
@@ -83,6 +85,14 @@ simulator: $(VENV)/.installed
 
 bench: $(VENV)/.installed-dev  # options: make bench BENCH_ARGS="--quick" (see benchmarks/run.py --help)
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
+
+# `make backup [BACKUP=file]`: pg_dump (custom format) of DATABASE_URL into backups/ (or BACKUP).
+backup:
+	@bash scripts/backup.sh $(BACKUP)
+
+# `make restore BACKUP=file RESTORE_DB=name`: into a new database on DATABASE_URL's server, never over one.
+restore:
+	@bash scripts/restore.sh "$(BACKUP)" "$(RESTORE_DB)"
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles test-artifacts

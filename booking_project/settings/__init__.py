@@ -3,8 +3,14 @@
 Every value comes from the environment (django-environ) with a working local
 default: SQLite, eager Celery tasks, console email and the bundled Daraja
 simulator. Production differs only by environment values (see .env.example).
+
+DEBUG is off unless DJANGO_DEBUG is set (`make run` sets it). With DEBUG off the
+system checks in booking_project/checks.py refuse the local defaults that would
+fail silently in production (memory cache, in-process tasks, console email, ...).
 """
 
+import json
+import os
 from pathlib import Path
 
 import environ
@@ -16,7 +22,7 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-0123456789abcdefghijklmnop"
 
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=DEV_SECRET_KEY)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
@@ -86,6 +92,8 @@ DATABASES = {
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+# A persistent connection the database dropped (restart, failover) is replaced before a request uses it.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -112,16 +120,46 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
-        "BACKEND": env.str("STATICFILES_STORAGE", default="django.contrib.staticfiles.storage.StaticFilesStorage")
+        # Hashed, compressed file names (collectstatic writes the manifest): browsers may cache them for ever.
+        "BACKEND": env.str("STATICFILES_STORAGE", default="whitenoise.storage.CompressedManifestStaticFilesStorage")
     },
 }
 
 # --- Email -----------------------------------------------------------------
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# SMTP from the EMAIL_* variables (EMAIL_HOST alone switches the default backend to SMTP), or any
+# anymail provider: EMAIL_BACKEND=anymail.backends.<provider>.EmailBackend plus its ANYMAIL_* variables.
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.smtp.EmailBackend"
+    if "EMAIL_HOST" in os.environ
+    else "django.core.mail.backends.console.EmailBackend",
+)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Tulia Booking <bookings@example.com>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Seconds before an SMTP connection gives up, well inside the Celery task time limit.
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+
+
+def _anymail_value(text: str):
+    """An ANYMAIL_* environment value: true/false as booleans, a JSON object or list parsed, else the text."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if text[:1] in ("{", "["):
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text
+
+
+# Every ANYMAIL_<NAME> variable becomes ANYMAIL["<NAME>"] (ANYMAIL_POSTMARK_SERVER_TOKEN -> POSTMARK_SERVER_TOKEN),
+# so any provider is configured without a code change. The older unprefixed names still work.
 ANYMAIL = {
     key: value
     for key, value in {
@@ -130,10 +168,16 @@ ANYMAIL = {
         "MAILGUN_API_URL": env.str("MAILGUN_API_URL", default=""),  # EU: https://api.eu.mailgun.net/v3
         "MAILGUN_WEBHOOK_SIGNING_KEY": env.str("MAILGUN_WEBHOOK_SIGNING_KEY", default=""),
         "SENDGRID_API_KEY": env.str("SENDGRID_API_KEY", default=""),
-        "WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default=""),
     }.items()
     if value
 }
+ANYMAIL.update(
+    {
+        name.removeprefix("ANYMAIL_"): _anymail_value(value)
+        for name, value in sorted(os.environ.items())
+        if name.startswith("ANYMAIL_") and len(name) > len("ANYMAIL_") and value
+    }
+)
 
 # --- Celery ----------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")

@@ -73,6 +73,11 @@ def test_check_deploy_is_clean_with_production_settings():
         "DJANGO_SECRET_KEY": "x" * 60 + "-production-grade-secret-0123456789",
         "DJANGO_ALLOWED_HOSTS": "book.example.com",
         "DATABASE_URL": "sqlite:////tmp/deploy-check.sqlite3",
+        # With DEBUG off booking_project/checks.py refuses a memory cache, eager tasks, console email, http callback.
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/1",
+        "EMAIL_HOST": "smtp.example.net",
+        "DARAJA_CALLBACK_BASE_URL": "https://book.example.com",
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],

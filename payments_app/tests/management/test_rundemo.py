@@ -61,7 +61,8 @@ def test_make_run_refuses_a_taken_port_before_serving(taken_port):
         capture_output=True,
         text=True,
         timeout=60,
-        env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "booking_project.settings"},
+        # DJANGO_DEBUG=1 as the Makefile's run target sets it (with DEBUG off the production checks refuse first).
+        env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "booking_project.settings", "DJANGO_DEBUG": "1"},
     )
     assert result.returncode != 0
     assert f"Port {taken_port} on 127.0.0.1 is already in use" in result.stderr
