@@ -44,3 +44,7 @@ TEMPLATES = [{**TEMPLATES[0], "DIRS": [*TEMPLATES[0]["DIRS"], BASE_DIR / "benchm
 
 # The product's logging (with its redaction filter), quieter: no per-request lines under load.
 LOGGING = {**LOGGING, "root": {**LOGGING["root"], "level": env.str("BENCH_LOG_LEVEL", default="WARNING")}}
+
+# A production-like harness on loopback: email goes to the console and Daraja (the simulator) calls
+# back over http on 127.0.0.1 on purpose; the other DEBUG-off checks (secret key, Redis, broker) hold.
+SILENCED_SYSTEM_CHECKS = ["booking.E004", "booking.E005"]
