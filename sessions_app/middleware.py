@@ -2,7 +2,9 @@ import binascii
 import logging
 import re
 import zoneinfo
+from pathlib import Path
 
+from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
 from django.http import JsonResponse
 from django.http.multipartparser import MultiPartParserError
@@ -56,6 +58,19 @@ API, WEBHOOKS = "/api/", "/anymail/"
 _UNREADABLE = (ValueError, LookupError, TypeError, AttributeError, RecursionError, binascii.Error)
 
 hostile_logger = logging.getLogger("sessions_app.hostile")
+_OUR_APPS = ("sessions_app", "payments_app", "notifications_app", "booking_project")
+
+
+def _raised_in_our_code(exception: BaseException) -> bool:
+    """True when one of our own modules (a tracking receiver, a service) is in the exception's traceback:
+    then it is our bug or our data, not a body the provider's view could not read."""
+    ours = tuple(str(Path(settings.BASE_DIR) / app) + "/" for app in _OUR_APPS)
+    tb = exception.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.startswith(ours):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 class HostileInputMiddleware:
@@ -123,12 +138,13 @@ class HostileInputMiddleware:
         if isinstance(exception, AnymailConfigurationError):
             hostile_logger.warning("Webhook of a provider that is not configured here: answered 404")
             return _json_error(404, "not_found", "There is no such webhook here.")
-        if isinstance(exception, _UNREADABLE):
+        if isinstance(exception, _UNREADABLE) and not _raised_in_our_code(exception):
             hostile_logger.warning(
                 "Webhook body the provider's view could not read (%s): answered 400", type(exception).__name__
             )
             return _json_error(400, "bad_request", "The webhook body could not be read.")
-        return None  # a database outage and the like stay a 500, so that the provider retries
+        # A database outage, or a bug in our own receivers, stays a 500, so that the provider retries.
+        return None
 
     def _refuse(self, request, status: int, where: str, field: tuple[str, str] | None = None):
         hostile_logger.warning("Refused a request: forbidden characters or encoding in its %s", where)

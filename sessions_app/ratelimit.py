@@ -17,8 +17,8 @@ process shares one count), one process-wide lock on any other cache (locmem: one
   (the login: check, then the password, then ``hit`` on a failure). So that N simultaneous attempts
   cannot all pass the check before any of them is counted, a check that passes *reserves* one place
   of the limit, atomically; the caller's ``hit`` (same thread) turns the reservation into the counted
-  failure, ``reset`` drops it, and one that is neither (a good password on a limit that is not reset)
-  lapses after RESERVATION_SECONDS.
+  failure, ``release`` gives it back uncounted (a good password), ``reset`` drops it with the count,
+  and one that is none of these (an attempt that never reports back) lapses after RESERVATION_SECONDS.
 - ``retry_after`` says how long a locked key stays locked.
 
 Keys are hashed, so an email or a phone never sits in the cache in clear.
@@ -193,6 +193,14 @@ def is_limited(*, scope: str, ident: str, limit: int, window: int) -> bool:
     if not outcome:
         _reservations()[key] = member
     return bool(outcome)
+
+
+def release(*, scope: str, ident: str, window: int) -> None:
+    """Give back the place this thread's ``is_limited`` reserved, counting nothing (the attempt succeeded,
+    or another limit refused it before it was made)."""
+    reserved = _reservations().pop((scope, _digest(scope, ident)), "")
+    if reserved:
+        _run("count", scope, ident, window=window, reserved=reserved)
 
 
 def retry_after(*, scope: str, ident: str, limit: int, window: int) -> int:

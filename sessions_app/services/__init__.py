@@ -10,7 +10,6 @@ audit.py             the admin's access log
 Callers may import from here; new code imports the submodule.
 """
 
-from ..selectors.sessions import session_cancellation_policy, session_respond_by
 from .audit import audit_record
 from .notes import NOTE_MAX_CHARS, therapist_note_add, therapist_note_delete, therapist_note_update
 from .session_payments import (
@@ -63,12 +62,8 @@ __all__ = [
     "Move",
     "allowed_actions",
     "audit_record",
-    "availability_set_weekly_hours",
-    "cancellation_policy",
-    "respond_by_for",
     "session_approve",
     "session_cancel",
-    "session_cancellation_policy",
     "session_complete",
     "session_decline",
     "session_expire",
@@ -80,8 +75,6 @@ __all__ = [
     "session_payment_processing",
     "session_record_receipt",
     "session_request",
-    "session_respond_by",
-    "session_set_meeting_link",
     "session_start",
     "session_type_save",
     "session_type_set_active",
@@ -90,7 +83,6 @@ __all__ = [
     "therapist_note_delete",
     "therapist_note_update",
     "therapist_settings_update",
-    "therapist_update_settings",
     "time_off_add",
     "time_off_remove",
     "user_authenticate",

@@ -121,8 +121,10 @@ def user_authenticate(*, email: str, password: str, ip: str | None, request=None
     if not password:
         raise ValidationFailed("Please enter your password.", field="password")
     scopes = _login_scopes(email=email, ip=ip)
-    for scope, ident, limit in scopes:
+    for checked, (scope, ident, limit) in enumerate(scopes):
         if ratelimit.is_limited(scope=scope, ident=ident, limit=limit, window=LOGIN_WINDOW):
+            for earlier, earlier_ident, _ in scopes[:checked]:  # the places those checks reserved go back
+                ratelimit.release(scope=earlier, ident=earlier_ident, window=LOGIN_WINDOW)
             retry_after = max(1, ratelimit.retry_after(scope=scope, ident=ident, limit=limit, window=LOGIN_WINDOW))
             exc = RateLimited(f"Too many attempts, try again in {_minutes(retry_after)}.")
             exc.retry_after = retry_after
@@ -136,4 +138,6 @@ def user_authenticate(*, email: str, password: str, ip: str | None, request=None
                 pass  # Counted; the next attempt is refused before any password check.
         raise InvalidCredentials()
     ratelimit.reset(scope="login-account", ident=email, window=LOGIN_WINDOW)
+    for scope, ident, _ in scopes[1:]:  # a good login is no failure of its address: give its place back
+        ratelimit.release(scope=scope, ident=ident, window=LOGIN_WINDOW)
     return user

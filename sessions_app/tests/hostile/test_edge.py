@@ -278,3 +278,18 @@ def test_a_good_webhook_body_is_still_taken(client, webhook_auth):
     body = json.dumps([{"event": "delivered", "email": "a@example.com", "timestamp": 1700000000, "sg_event_id": "x"}])
     response = client.post("/anymail/sendgrid/tracking/", body, content_type="application/json", **webhook_auth)
     assert response.status_code == 200
+
+
+def test_a_bug_in_our_own_tracking_receiver_stays_a_500_so_the_provider_retries(client, webhook_auth, monkeypatch):
+    """Only what anymail's view cannot read is the provider's fault (400, not retried); an error raised in our
+    receiver or service must not be reported as the provider's bad request, or the delivery event is lost."""
+    from notifications_app import services as notification_services
+
+    def broken(**kwargs):
+        raise ValueError("a bug of ours")
+
+    monkeypatch.setattr(notification_services, "notification_apply_tracking", broken)
+    client.raise_request_exception = False
+    body = json.dumps([{"event": "delivered", "email": "a@example.com", "timestamp": 1700000000, "sg_event_id": "x"}])
+    response = client.post("/anymail/sendgrid/tracking/", body, content_type="application/json", **webhook_auth)
+    assert response.status_code == 500

@@ -22,7 +22,7 @@ from sessions_app import ratelimit
 from sessions_app.exceptions import RateLimited
 
 from ..celery_workers import redis_ready, redis_url
-from ..factories import ClientFactory
+from ..factories import PASSWORD, ClientFactory
 from .hashers import COUNTER
 
 ATTEMPTS = 30
@@ -179,3 +179,29 @@ def test_the_token_endpoint_s_retry_after_counts_from_the_fifth_failure():
         )
     assert response.status_code == 429
     assert response["Retry-After"] == "900"  # not the 60 seconds left in the clock's bucket
+
+
+@pytest.mark.django_db(transaction=True)
+def test_good_logins_from_one_address_never_fill_its_limit():
+    """Each check reserves a place; a good login gives the address's place back, so people behind one
+    address (an office, a campus NAT), each signing in from their own worker thread, are never locked out."""
+    import threading
+
+    from sessions_app.services.users import LOGIN_IP_LIMIT, user_authenticate
+
+    users = [ClientFactory() for _ in range(LOGIN_IP_LIMIT + 5)]
+    signed_in = []
+
+    def sign_in(user):  # one request, one worker thread (its own reservations, its own connection)
+        try:
+            signed_in.append(user_authenticate(email=user.email, password=PASSWORD, ip="10.0.0.7"))
+        finally:
+            connections.close_all()
+
+    for user in users:
+        thread = threading.Thread(target=sign_in, args=(user,))
+        thread.start()
+        thread.join()
+    assert signed_in == users
+    assert not ratelimit.is_limited(scope="login-ip", ident="10.0.0.7", limit=LOGIN_IP_LIMIT, window=900)
+    assert ratelimit.count(scope="login-ip", ident="10.0.0.7", window=900) == 0

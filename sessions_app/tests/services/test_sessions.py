@@ -311,3 +311,10 @@ def test_set_link_goes_through_the_table_and_writes_one_event(session_type):
 def test_the_api_action_names_are_the_status_buttons():
     assert {"approve", "decline", "cancel", "start", "complete", "mark_no_show"} == services.STATUS_ACTIONS
     assert {"pay", "set_link"} == services.PAGE_ACTIONS
+
+
+def test_the_packages_export_what_they_name():
+    from sessions_app import selectors
+
+    assert [name for name in services.__all__ if not hasattr(services, name)] == []
+    assert [name for name in selectors.__all__ if not hasattr(selectors, name)] == []
