@@ -141,6 +141,14 @@ class SessionTypeAdmin(admin.ModelAdmin):
     list_select_related = ["therapist__user"]
     search_fields = ["name", "therapist__user__full_name"]
 
+    def delete_queryset(self, request, queryset):
+        # "Delete selected" deletes in bulk, which skips SessionType.delete(): refresh each therapist's
+        # stored from-price (the directory's) once the rows are gone.
+        therapist_ids = set(queryset.values_list("therapist_id", flat=True))
+        super().delete_queryset(request, queryset)
+        for therapist_id in therapist_ids:
+            TherapistProfile(pk=therapist_id).refresh_from_price()
+
 
 @admin.register(WeeklyAvailability)
 class WeeklyAvailabilityAdmin(admin.ModelAdmin):

@@ -81,3 +81,24 @@ def test_payment_and_email_admin_views_are_audited(client):
         "payments_app.mpesacallback",
         "notifications_app.notification",
     }
+
+
+def test_deleting_session_types_in_bulk_keeps_the_directory_price_true(client):
+    from sessions_app.models import SessionType
+
+    from .factories import SessionTypeFactory, TherapistProfileFactory
+
+    therapist = TherapistProfileFactory()
+    cheap = SessionTypeFactory(therapist=therapist, price_kes=1500)
+    SessionTypeFactory(therapist=therapist, price_kes=4000)
+    therapist.refresh_from_db()
+    assert therapist.from_price == 1500
+    client.force_login(UserFactory(staff=True, is_superuser=True))
+    response = client.post(
+        reverse("admin:sessions_app_sessiontype_changelist"),
+        {"action": "delete_selected", "_selected_action": [cheap.pk], "post": "yes"},
+    )
+    assert response.status_code == 302
+    assert not SessionType.objects.filter(pk=cheap.pk).exists()
+    therapist.refresh_from_db()
+    assert therapist.from_price == 4000
