@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods
 from sessions_app.exceptions import BookingError, ValidationFailed
 from sessions_app.models import Session
 from sessions_app.phone import mask
+from sessions_app.services.sessions import allowed_actions
 
 from . import selectors, services
 from .forms import PayForm, local_phone
@@ -62,10 +63,7 @@ def pay(request, pk: int):
         )
         session.refresh_from_db()
     paid = session.payment_status in (Session.PaymentStatus.PAID, Session.PaymentStatus.REFUNDED)
-    payable = session.status == Session.Status.APPROVED and session.payment_status in (
-        Session.PaymentStatus.PENDING,
-        Session.PaymentStatus.FAILED,
-    )
+    payable = "pay" in allowed_actions(session=session, user=request.user)
     waiting = attempt is not None and attempt.is_in_flight and not paid
     amount = f"{session.amount_kes:,}"
     context = {
