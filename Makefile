@@ -51,12 +51,13 @@ services:
 	bash scripts/ensure_services.sh
 
 # The suite with the clock pinned to Wednesday 13:30 Nairobi, noting which tests read it (on both
-# cores); the slow tests (real workers, a browser) and the callback bursts on their own; then the clock readers at the other
+# cores); the slow tests (real workers, a browser) on two workers, the exclusive bursts alone; then the clock readers at the other
 # seven instants (see conftest.py); then ruff. The system packages come first, so a machine that
 # cannot get them fails in seconds rather than after pip's downloads.
 test: services chromium $(VENV)/.installed-dev
 	$(VENV)/bin/pytest -m "not slow and not exclusive" -n $(SWEEP_WORKERS) --clock-readers-out=$(READERS)
-	$(VENV)/bin/pytest -m "slow or exclusive"
+	$(VENV)/bin/pytest -m "slow and not exclusive" -n $(SWEEP_WORKERS)
+	$(VENV)/bin/pytest -m "exclusive"
 	$(SWEEP)
 	$(VENV)/bin/ruff check .
 
