@@ -10,6 +10,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "booking_project.settings")
 app = Celery("booking_project")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Each periodic run is claimed in the shared cache before it is sent, so a second beat sends nothing.
+app.conf.beat_scheduler = "booking_project.beat:SingleBeatScheduler"
 
 app.conf.beat_schedule = {
     "expire-stale-sessions": {"task": "sessions_app.tasks.expire_stale_sessions", "schedule": 60.0},
