@@ -284,6 +284,9 @@ CONTENT_SECURITY_POLICY = env.str(
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 24 * 14)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 
+# GET /metrics (Prometheus text) with "Authorization: Bearer <METRICS_TOKEN>"; unset: staff sessions only.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
 # LOG_FORMAT=json: one JSON object per line and event (time, level, logger, message, request_id,
 # exception), for a log shipper; plain (the default) for people. Both carry the request id.
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain").strip().lower()

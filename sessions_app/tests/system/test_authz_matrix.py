@@ -49,6 +49,7 @@ SKIPPED = {
     "healthz": "the health probe for monitors: reveals reachability only",
     "healthz/live": "the liveness probe: says only that the process answers",
     "healthz/ready": "the readiness probe for monitors: reveals reachability only",
+    "metrics": "Prometheus counters: METRICS_TOKEN or a staff session (booking_project/tests/test_metrics.py)",
     "": "public: the home page",
     "signup/": "public: sign up",
     "login/": "public: log in",
