@@ -99,7 +99,7 @@ def test_queue_depths_come_from_the_brokers_redis(client, settings):
 
     from sessions_app.tests.celery_workers import redis_ready, redis_url
 
-    url = redis_url(6)  # this run's own Redis server
+    url = redis_url(12)  # this run's own Redis server (db 12: no other test uses it)
     redis_ready(url)
     conn = redis.Redis.from_url(url)
     conn.delete("celery")
