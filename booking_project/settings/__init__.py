@@ -284,6 +284,18 @@ CONTENT_SECURITY_POLICY = env.str(
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 24 * 14)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 
+# Sentry: errors of the web and worker processes, redacted like the logs (booking_project.observability).
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from booking_project.observability import init_sentry
+
+    init_sentry(
+        SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default=""),
+        release=env.str("SENTRY_RELEASE", default=""),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )
+
 # GET /metrics (Prometheus text) with "Authorization: Bearer <METRICS_TOKEN>"; unset: staff sessions only.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
