@@ -148,3 +148,49 @@ def test_log_format_json_in_settings(monkeypatch):
     finally:
         monkeypatch.delenv("LOG_FORMAT")
         importlib.reload(base)
+
+
+SEEN: list[str | None] = []
+
+
+@app.task(name="booking_project.tests.record_request_id")
+def record_request_id() -> None:
+    SEEN.append(observability.current_request_id())
+
+
+def _drop_broker_connections():
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
+
+
+def test_a_real_worker_runs_the_task_under_the_publishers_id():
+    """Through this run's own Redis and a Celery worker thread: the id crosses the broker."""
+    import time
+
+    from celery.contrib.testing.worker import start_worker
+
+    from sessions_app.tests.celery_workers import redis_ready, redis_url
+
+    url = redis_url(13)  # this run's own Redis server (db 13: no other test uses it)
+    redis_ready(url)
+    SEEN.clear()
+    saved = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
+    app.conf.update(broker_url=url, task_always_eager=False)
+    _drop_broker_connections()  # any made earlier in this process were for another broker
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING"):
+            token = observability.request_id.set("req-real-worker")
+            try:
+                record_request_id.apply_async()
+            finally:
+                observability.request_id.reset(token)
+            record_request_id.apply_async()
+            deadline = time.monotonic() + 20
+            while len(SEEN) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+    finally:
+        app.conf.update(saved)
+        _drop_broker_connections()  # a later fork must not inherit them
+    assert SEEN == ["req-real-worker", None]
