@@ -11,7 +11,7 @@ SWEEP_WORKERS ?= 2
 READERS := test-artifacts/clock-readers.txt
 SWEEP := $(VENV)/bin/pytest -q --clock-sweep --clock-readers-in=$(READERS) -n $(SWEEP_WORKERS)
 
-.PHONY: chromium services venv run test clock-sweep lint worker bench simulator install install-dev clean backup restore
+.PHONY: chromium services venv run test clock-sweep lint worker beat bench simulator install install-dev clean backup restore
 
 # A .venv without a working pip (half-made, say python3-venv was missing) is rebuilt, not reused;
 # a rebuilt one has a new pyvenv.cfg, so what was installed into the old one is installed again.
@@ -79,7 +79,11 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format --check .
 
 worker: $(VENV)/.installed
-	$(VENV)/bin/celery -A booking_project worker --beat --loglevel=info
+	$(VENV)/bin/celery -A booking_project worker --loglevel=info
+
+# Exactly one beat per deployment (a second one sends nothing: booking_project/beat.py), apart from the workers.
+beat: $(VENV)/.installed
+	$(VENV)/bin/celery -A booking_project beat --loglevel=info
 
 simulator: $(VENV)/.installed
 	$(PY) manage.py daraja_simulator --port $(SIM_PORT)

@@ -2,12 +2,16 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from . import metrics
+
 # JSON errors under /api/, the usual pages elsewhere.
 handler404 = "sessions_app.api.errors.handler404"
 handler500 = "sessions_app.api.errors.handler500"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Prometheus text: METRICS_TOKEN (Authorization: Bearer) or a staff session (booking_project/metrics.py).
+    path("metrics", metrics.metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its start-up script as a file: no inline script under the CSP.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

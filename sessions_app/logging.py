@@ -20,6 +20,8 @@ redacted) then, and ``exc_info`` dropped, so no handler can render the raw trace
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 import re
 import threading
@@ -109,3 +111,31 @@ def install_record_factory() -> None:
 
         logging.setLogRecordFactory(redacting_factory)
         _factory_installed = True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line and per event (LOG_FORMAT=json): time (UTC), level, logger, message,
+    request_id and, when there was one, the exception text; the message and the exception are scrubbed
+    here once more, so the line is clean even from a handler without the redaction filter."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        secrets = _secrets()
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a malformed record must still be logged
+            message = str(record.msg)
+        event = {
+            "time": dt.datetime.fromtimestamp(record.created, tz=dt.UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": scrub(message, secrets),
+            "request_id": getattr(record, "request_id", None) or "-",
+        }
+        exc_text = record.exc_text
+        if record.exc_info and not exc_text:
+            exc_text = self.formatException(record.exc_info)
+        if exc_text:
+            event["exception"] = scrub(exc_text, secrets)
+        if record.stack_info:
+            event["stack"] = scrub(record.stack_info, secrets)
+        return json.dumps(event, ensure_ascii=False, default=str)

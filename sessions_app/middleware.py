@@ -14,6 +14,27 @@ from django.views import defaults
 from . import parsers
 
 
+class RequestIdMiddleware:
+    """X-Request-ID: the client's (when a sane token) or a new one, on this request's logs, its tasks
+    (booking_project.observability) and the response's own X-Request-ID header."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from booking_project import observability
+
+        value = observability.accept_request_id(request.headers.get("X-Request-ID"))
+        request.request_id = value
+        token = observability.request_id.set(value)
+        try:
+            response = self.get_response(request)
+        finally:
+            observability.request_id.reset(token)
+        response["X-Request-ID"] = value
+        return response
+
+
 class UserTimezoneMiddleware:
     """Show times in the signed-in person's own zone (Africa/Nairobi otherwise)."""
 

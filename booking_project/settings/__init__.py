@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -49,7 +50,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: NUL, control characters and lone surrogates in paths, query strings, headers and form
+    # The request id (X-Request-ID when a sane token, or a new one) on every log line and task of this
+    # request, refusals too; it reads only that header, and validates it.
+    "sessions_app.middleware.RequestIdMiddleware",
+    # Then: NUL, control characters and lone surrogates in paths, query strings, headers and form
     # fields are refused (400) before anything else reads them (issue 20).
     "sessions_app.middleware.HostileInputMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -280,17 +284,47 @@ CONTENT_SECURITY_POLICY = env.str(
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 24 * 14)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 
+# Sentry: errors of the web and worker processes, redacted like the logs (booking_project.observability).
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from booking_project.observability import init_sentry
+
+    init_sentry(
+        SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default=""),
+        release=env.str("SENTRY_RELEASE", default=""),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )
+
+# GET /metrics (Prometheus text) with "Authorization: Bearer <METRICS_TOKEN>"; unset: staff sessions only.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
+# LOG_FORMAT=json: one JSON object per line and event (time, level, logger, message, request_id,
+# exception), for a log shipper; plain (the default) for people. Both carry the request id.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain").strip().lower()
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "sessions_app.logging.JsonFormatter"},
+    },
     # Making this filter also installs a record factory that redacts every record as it is made, so the
     # loggers of gunicorn, Celery's worker and libraries, whose handlers are not these, are clean too.
-    "filters": {"redact": {"()": "sessions_app.logging.RedactPersonalData"}},
+    "filters": {
+        "redact": {"()": "sessions_app.logging.RedactPersonalData"},
+        "request_id": {"()": "booking_project.observability.RequestIdFilter"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["redact", "request_id"]},
         # runserver's request log prints paths, and the callback path carries its secret.
-        "django.server": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["redact", "request_id"],
+        },
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {

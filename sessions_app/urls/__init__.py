@@ -9,6 +9,8 @@ app_name = "sessions"
 urlpatterns = [
     path("", home.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
+    path("healthz/live", health.live, name="healthz-live"),
+    path("healthz/ready", health.ready, name="healthz-ready"),
     path("", include("sessions_app.urls.accounts")),
     path("", include("sessions_app.urls.client")),
     path("dashboard/", include("sessions_app.urls.dashboard")),

@@ -1,4 +1,11 @@
-"""GET /healthz: database, cache and (when configured) broker and worker reachability."""
+"""The probes: GET /healthz/live (the process answers), GET /healthz/ready and /healthz (its dependencies).
+
+``live`` touches nothing outside the process: a liveness probe that failed whenever the database was
+away would restart every web process during a database outage, and fix nothing. ``ready`` (and the
+older ``/healthz``, the same view) checks the database, the cache (Redis when ``REDIS_URL`` is set)
+and, when configured, the broker and a worker: a load balancer sends no traffic to a process that
+answers 503 there.
+"""
 
 from __future__ import annotations
 
@@ -54,6 +61,13 @@ CHECKS = {"database": _check_database, "cache": _check_cache, "broker": _check_b
 
 @never_cache
 @require_GET
+def live(request):
+    """The process is up and serving requests: no database, no cache, no broker."""
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+@require_GET
 def healthz(request):
     results, healthy = {}, True
     for name, check in CHECKS.items():
@@ -66,3 +80,6 @@ def healthz(request):
     return JsonResponse(
         {"status": "ok" if healthy else "unavailable", "checks": results}, status=200 if healthy else 503
     )
+
+
+ready = healthz
