@@ -25,7 +25,7 @@ def check_callback_url(app_configs=None, **kwargs) -> list[Error]:
             Error(
                 f"MPESA_CALLBACK_SECRET {why}: Daraja would reject the CallBackURL built from it.",
                 hint="Use a random token of letters and digits (e.g. secrets.token_hex(16)); Daraja refuses URLs "
-                "containing mpesa, safaricom, query, cmd, exe or sql (shared/reference/daraja.md section 2).",
+                "containing mpesa, safaricom, query, cmd, exe or sql (docs/design.md#what-we-rely-on-in-daraja).",
                 id="payments_app.E001",
             )
         )
@@ -36,7 +36,7 @@ def check_callback_url(app_configs=None, **kwargs) -> list[Error]:
             Error(
                 f"DARAJA_CALLBACK_BASE_URL {base!r} would be rejected by Daraja: {problem}.",
                 hint="A public http(s) address without the words mpesa, safaricom, query, cmd, exe or sql and not "
-                "an ngrok tunnel (shared/reference/daraja.md sections 2 and 7.7).",
+                "an ngrok tunnel (docs/design.md#what-we-rely-on-in-daraja).",
                 id="payments_app.E002",
             )
         )

@@ -2,7 +2,7 @@
 
 It never touches the database; services apply what it returns. Every failure is
 a ``DarajaError`` carrying Daraja's ``error_code``/``error_message`` and a
-``user_message`` a person can read. Protocol facts: shared/reference/daraja.md.
+``user_message`` a person can read. Protocol facts: docs/design.md#what-we-rely-on-in-daraja.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def transaction_desc(desc: str = DEFAULT_TRANSACTION_DESC) -> str:
     return cleaned or DEFAULT_TRANSACTION_DESC
 
 
-# Daraja rejects a CallBackURL containing these (shared/reference/daraja.md section 2 and 7.7), anywhere in it.
+# Daraja rejects a CallBackURL containing these (docs/design.md#what-we-rely-on-in-daraja), anywhere in it.
 CALLBACK_FORBIDDEN_WORDS = ("m-pesa", "mpesa", "safaricom", "query", "cmd", "exe", "sql")
 CALLBACK_FORBIDDEN_HOSTS = ("ngrok.io", "ngrok-free.app", "ngrok.app", "ngrok.dev", "ngrok-free.dev")
 
@@ -120,7 +120,7 @@ class DarajaClient:
     def get_token(self, *, force: bool = False, stale: str | None = None) -> str:
         """OAuth token, cached until a minute before it expires.
 
-        Each new token invalidates the previous one (shared/reference/daraja.md section 1),
+        Each new token invalidates the previous one (docs/design.md#what-we-rely-on-in-daraja),
         so a token is fetched only when the cache has none, or only the one that just
         failed (``stale``): a worker whose token was replaced by another worker's new
         one picks that one up instead of invalidating it in turn.

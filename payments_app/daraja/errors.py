@@ -10,7 +10,7 @@ not, has a plain message and a class:
 - ``configuration``: our M-Pesa set-up is wrong (shortcode, till, credentials):
   no retry helps, staff must fix it.
 
-Protocol facts: shared/reference/daraja.md (section 5 for the codes).
+Protocol facts: docs/design.md#what-we-rely-on-in-daraja.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class ResultInfo:
     known: bool = True
 
 
-# Plain words and class for every STK ResultCode in shared/reference/daraja.md section 5, plus 1036 and 2002.
+# Plain words and class for every STK ResultCode in docs/design.md#what-we-rely-on-in-daraja, plus 1036 and 2002.
 RESULTS: dict[str, ResultInfo] = {
     "0": ResultInfo("Paid.", FINAL),
     "1": ResultInfo("Your M-Pesa balance was not enough for this payment. Top up and try again.", FINAL),

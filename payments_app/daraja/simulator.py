@@ -1,6 +1,6 @@
 """A local Daraja sandbox: OAuth, STK Push and STK Push Query over real HTTP, and the callback.
 
-Speaks the protocol of shared/reference/daraja.md: Basic-auth tokens with a
+Speaks the protocol of docs/design.md#what-we-rely-on-in-daraja: Basic-auth tokens with a
 string ``expires_in``, each new one invalidating the one before; CallBackURLs
 refused as Daraja refuses them (words such as "mpesa" or "query", ngrok hosts); STK Push validated like Daraja (password, Nairobi-time
 timestamp, phone, whole amount, field lengths); error bodies whose HTTP status
@@ -160,7 +160,7 @@ class DarajaSimulator:
             return _error("400.008.01", "Invalid Authentication passed")
         token = secrets.token_urlsafe(21)[:28]
         with self._lock:
-            # Each new token invalidates the previous one (shared/reference/daraja.md section 1).
+            # Each new token invalidates the previous one (docs/design.md#what-we-rely-on-in-daraja).
             self.tokens.clear()
             self.tokens[token] = time.monotonic() + self.config.token_ttl
         return 200, {"access_token": token, "expires_in": str(self.config.token_ttl)}

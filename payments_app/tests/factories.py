@@ -29,7 +29,7 @@ class PaymentAttemptFactory(factory.django.DjangoModelFactory):
 
 
 def _stk_callback(o) -> dict:
-    """Daraja's STK callback body for the factory's fields (shared/reference/daraja.md)."""
+    """Daraja's STK callback body for the factory's fields (docs/design.md#what-we-rely-on-in-daraja)."""
     body = {
         "MerchantRequestID": o.merchant_request_id,
         "CheckoutRequestID": o.checkout_request_id,

@@ -211,7 +211,7 @@ def test_till_numbers_use_buy_goods_with_the_till_as_party_b(settings):
 
 
 def test_a_token_another_worker_replaced_is_taken_up_not_fetched_again(gateway, sim, monkeypatch):
-    """Each new token invalidates the previous one (daraja.md section 1): a worker whose token another worker
+    """Each new token invalidates the previous one (docs/design.md#what-we-rely-on-in-daraja): a worker whose token another worker
     replaced must use that worker's token from the cache, not fetch one more and invalidate it in turn."""
     sim.config.pending_seconds = 0
     held = gateway.get_token()  # worker A read this before worker B refreshed

@@ -2,7 +2,7 @@
 
 The mock's Flask app is served on a free loopback port and put behind
 DARAJA_BASE_URL. Where the mock and Daraja differ, the protocol reference
-(shared/reference/daraja.md) decides, and the test says so:
+(docs/design.md#what-we-rely-on-in-daraja) decides, and the test says so:
 
 - OAuth (section 1): the mock issues a token without checking the Basic credentials
   (Daraja answers 400.008.01 / 400 without them). Nothing to fix on our side: we send them.
