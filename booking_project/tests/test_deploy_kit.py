@@ -11,6 +11,7 @@ appear in any access log. Only strings named in booking.conf's header are change
 from __future__ import annotations
 
 import argparse
+import ctypes
 import importlib.util
 import os
 import re
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -38,6 +40,15 @@ BASE = Path(settings.BASE_DIR)
 DEPLOY = BASE / "deploy"
 VENV_BIN = Path(sys.executable).parent
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+
+
+def _own_group_dying_with_us():
+    """In the child before exec: its own process group, and SIGTERM if this test process dies uncleanly."""
+    os.setsid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG (Linux)
+    except (AttributeError, OSError):
+        pass
 
 
 def free_port() -> int:
@@ -107,7 +118,12 @@ class Processes:
     def start(self, name: str, argv: list[str], **extra_env: str) -> subprocess.Popen:
         log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
         proc = subprocess.Popen(
-            argv, cwd=BASE, env={**self.env, **extra_env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            argv,
+            cwd=BASE,
+            env={**self.env, **extra_env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_own_group_dying_with_us,  # noqa: PLW1509 - no threads run Python before exec
         )
         self.started[name] = proc
         return proc
@@ -163,7 +179,7 @@ def test_the_kit_books_and_pays_through_nginx(tmp_path, monkeypatch):
         "DJANGO_CSRF_TRUSTED_ORIGINS": base_url,
         "DJANGO_BEHIND_PROXY": "1",
         "SITE_URL": base_url,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "DATABASE_URL": f"postgres://{quote(db['USER'])}:{quote(db['PASSWORD'] or '')}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
         "REDIS_URL": cache_url,
         "CELERY_BROKER_URL": broker_url,
         "CELERY_PAYMENTS_QUEUE": "payments",
