@@ -157,7 +157,7 @@ def _booking_flow():
 def test_the_kit_books_and_pays_through_nginx(tmp_path, monkeypatch):
     if NGINX is None:
         pytest.fail("needs Debian's nginx: run `bash scripts/ensure_nginx.sh` (make deploy-check does)")
-    cache_url, broker_url = redis_url(11), redis_url(12)
+    cache_url, broker_url = redis_url(14), redis_url(15)  # db 12 is test_metrics's, 5.. test_limits'
     redis_ready(cache_url)
     redis_ready(broker_url)
     started = time.monotonic()
