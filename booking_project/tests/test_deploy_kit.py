@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import importlib.util
+import logging
 import os
 import re
 import secrets
@@ -33,8 +34,6 @@ from django.db import connection
 
 from sessions_app.models import Session
 from sessions_app.tests.celery_workers import redis_ready, redis_url, wait_for
-
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 BASE = Path(settings.BASE_DIR)
 DEPLOY = BASE / "deploy"
@@ -154,6 +153,44 @@ def _booking_flow():
     return module
 
 
+def _gunicorn_conf():
+    spec = importlib.util.spec_from_file_location("gunicorn_conf", DEPLOY / "gunicorn.conf.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gunicorn_conf_is_gthread_sized_from_the_cores_and_drops_callback_lines(monkeypatch):
+    monkeypatch.delenv("GUNICORN_WORKERS", raising=False)
+    conf = _gunicorn_conf()
+    assert conf.worker_class == "gthread" and conf.threads >= 2 and conf.accesslog is None
+    assert 2 <= conf.workers <= 8 and conf.timeout < 75  # below nginx's proxy_read_timeout
+    keep = conf._HideCallbackSecret()
+
+    def line(path):
+        return logging.LogRecord(
+            "gunicorn.access", logging.INFO, "", 0, "%s", (f'127.0.0.1 "POST {path} HTTP/1.1" 200',), None
+        )
+
+    assert not keep.filter(line("/api/pay/cb/s3cret/")) and not keep.filter(line("/api/mpesa/callback/s3cret/"))
+    assert keep.filter(line("/api/sessions/request"))
+
+
+def test_payments_queue_routes_only_payment_tasks():
+    from celery.app.routes import Router, prepare
+
+    from booking_project.celery import app
+
+    # Unset (the default, and every other test's workers): one queue for everything.
+    assert settings.CELERY_PAYMENTS_QUEUE == "" and settings.CELERY_TASK_ROUTES == {}
+    routes = {"payments_app.tasks.*": {"queue": "payments"}}  # what CELERY_PAYMENTS_QUEUE=payments makes
+    router = Router(prepare(routes), app.amqp.queues, create_missing=True, app=app)
+    assert router.route({}, "payments_app.tasks.process_callback")["queue"].name == "payments"
+    assert router.route({}, "notifications_app.tasks.send_due_reminders")["queue"].name == app.conf.task_default_queue
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
 def test_the_kit_books_and_pays_through_nginx(tmp_path, monkeypatch):
     if NGINX is None:
         pytest.fail("needs Debian's nginx: run `bash scripts/ensure_nginx.sh` (make deploy-check does)")
