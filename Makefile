@@ -11,7 +11,7 @@ SWEEP_WORKERS ?= 2
 READERS := test-artifacts/clock-readers.txt
 SWEEP := $(VENV)/bin/pytest -q --clock-sweep --clock-readers-in=$(READERS) -n $(SWEEP_WORKERS)
 
-.PHONY: chromium services venv run test clock-sweep lint worker beat bench simulator install install-dev clean backup restore
+.PHONY: deploy-check chromium services venv run test clock-sweep lint worker beat bench simulator install install-dev clean backup restore
 
 # A .venv without a working pip (half-made, say python3-venv was missing) is rebuilt, not reused;
 # a rebuilt one has a new pyvenv.cfg, so what was installed into the old one is installed again.
@@ -84,6 +84,13 @@ worker: $(VENV)/.installed
 # Exactly one beat per deployment (a second one sends nothing: booking_project/beat.py), apart from the workers.
 beat: $(VENV)/.installed
 	$(VENV)/bin/celery -A booking_project beat --loglevel=info
+
+# The deployment kit (deploy/) on loopback from its own files: nginx (TLS, self-signed) in front of two
+# gunicorn processes, a payments and a default Celery worker, one beat, the Daraja simulator; the booking
+# and payment flow through nginx. apt installs nginx when missing. About a minute.
+deploy-check: services $(VENV)/.installed-dev
+	bash scripts/ensure_nginx.sh
+	$(VENV)/bin/pytest -q -p no:cacheprovider -s booking_project/tests/test_deploy_kit.py
 
 simulator: $(VENV)/.installed
 	$(PY) manage.py daraja_simulator --port $(SIM_PORT)

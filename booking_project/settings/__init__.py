@@ -202,6 +202,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = 100
 # redelivered only when its worker really died.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A queue of their own for the payment tasks (callbacks, STK Query polls, sweepers), so a backlog of
+# emails never delays a payment: set CELERY_PAYMENTS_QUEUE=payments and run one worker with
+# `-Q payments` and one with `-Q celery` (deploy/systemd/). Unset, every task goes to the default queue.
+CELERY_PAYMENTS_QUEUE = env.str("CELERY_PAYMENTS_QUEUE", default="")
+CELERY_TASK_ROUTES = {"payments_app.tasks.*": {"queue": CELERY_PAYMENTS_QUEUE}} if CELERY_PAYMENTS_QUEUE else {}
 HEALTHZ_CHECK_WORKER = env.bool("HEALTHZ_CHECK_WORKER", default=False)
 
 # --- Booking rules ---------------------------------------------------------
