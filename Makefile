@@ -11,7 +11,7 @@ SWEEP_WORKERS ?= 2
 READERS := test-artifacts/clock-readers.txt
 SWEEP := $(VENV)/bin/pytest -q --clock-sweep --clock-readers-in=$(READERS) -n $(SWEEP_WORKERS)
 
-.PHONY: deploy-check chromium services venv run test clock-sweep lint worker beat bench simulator install install-dev clean backup restore
+.PHONY: deploy-check chromium nginx services venv run test clock-sweep lint worker beat bench simulator install install-dev clean backup restore
 
 # A .venv without a working pip (half-made, say python3-venv was missing) is rebuilt, not reused;
 # a rebuilt one has a new pyvenv.cfg, so what was installed into the old one is installed again.
@@ -46,6 +46,9 @@ run: $(VENV)/.installed
 chromium:
 	bash scripts/ensure_chromium.sh
 
+nginx:
+	bash scripts/ensure_nginx.sh
+
 # PostgreSQL (installed, started, test role let in over 127.0.0.1), redis-server and wrk, from Debian's packages.
 services:
 	bash scripts/ensure_services.sh
@@ -67,6 +70,8 @@ node_modules/.package-lock.json: package.json package-lock.json
 	@bash scripts/ensure_npm.sh
 	npm ci --no-audit --no-fund
 test: node_modules/.package-lock.json
+# The deployment kit's test (booking_project/tests/test_deploy_kit.py, slow) runs Debian's nginx.
+test: nginx
 
 # Every test that reads the clock at 00:30, 06:00, 12:59 and 23:59 Nairobi on a weekday, a Sunday
 # 10:00, a month's last day 23:30 and 31 December 23:59 (`make test` adds Wednesday 13:30). Without
@@ -88,8 +93,7 @@ beat: $(VENV)/.installed
 # The deployment kit (deploy/) on loopback from its own files: nginx (TLS, self-signed) in front of two
 # gunicorn processes, a payments and a default Celery worker, one beat, the Daraja simulator; the booking
 # and payment flow through nginx. apt installs nginx when missing. About a minute.
-deploy-check: services $(VENV)/.installed-dev
-	bash scripts/ensure_nginx.sh
+deploy-check: services nginx $(VENV)/.installed-dev
 	$(VENV)/bin/pytest -q -p no:cacheprovider -s booking_project/tests/test_deploy_kit.py
 
 simulator: $(VENV)/.installed
