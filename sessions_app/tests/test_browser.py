@@ -113,9 +113,6 @@ def browser_page(chromium_path, monkeypatch):
     # Playwright's sync API keeps an event loop in this thread; the ORM calls made
     # here between steps (the therapist's approval) are plain synchronous code.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for old in ARTIFACTS.glob("*.png"):
-        old.unlink()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 360, "height": 800}, locale="en-GB")
@@ -134,10 +131,16 @@ def browser_page(chromium_path, monkeypatch):
 
 
 class Journey:
+    """The journey's screenshots, one a step, in test-artifacts/browser/ (its own directory: other browser
+    tests share the ``browser_page`` fixture, and may run beside it on another worker)."""
+
     def __init__(self, page, base_url: str):
         self.page = page
         self.base_url = base_url
         self.step = 0
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        for old in ARTIFACTS.glob("*.png"):
+            old.unlink()
 
     def shot(self, name: str) -> None:
         """Screenshot the step, check the page fits a 360-pixel phone screen and axe-core finds nothing on it."""
