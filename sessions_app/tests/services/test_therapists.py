@@ -3,7 +3,6 @@
 import datetime as dt
 
 import pytest
-from django.contrib.messages import get_messages
 from django.utils import timezone
 
 from sessions_app import selectors, services
@@ -28,22 +27,12 @@ def stype(profile):
     return SessionTypeFactory(therapist=profile)
 
 
-@pytest.fixture
-def logged_in(client, profile):
-    client.force_login(profile.user)
-    return client
-
-
 def _hours(profile, weekday):
     return list(
         WeeklyAvailability.objects.filter(therapist=profile, weekday=weekday)
         .order_by("start_time")
         .values_list("start_time", "end_time")
     )
-
-
-def _messages(response):
-    return [(m.level_tag, str(m)) for m in get_messages(response.wsgi_request)]
 
 
 # --- Weekly hours: services ------------------------------------------------------------------
