@@ -12,20 +12,11 @@ from ..factories import (
     UserFactory,
     future_slot,
 )
+from .test_sessions import request  # the one booking helper of the session service tests
 
 pytestmark = pytest.mark.django_db
 S = Session.Status
 P = Session.PaymentStatus
-
-
-def request(client_user, session_type, start=None, **kw):
-    return services.session_request(
-        client=client_user,
-        therapist=session_type.therapist,
-        session_type=session_type,
-        start=start or future_slot(),
-        **kw,
-    )
 
 
 def test_full_happy_path(client_user, session_type):
