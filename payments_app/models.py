@@ -1,4 +1,5 @@
-"""M-Pesa payments: one PaymentAttempt per STK Push, every raw callback, and an append-only event log."""
+"""M-Pesa payments: one PaymentAttempt per STK Push, every raw callback, an append-only event log,
+the money cases that owe money back, their refunds, and the session-credit ledger."""
 
 from __future__ import annotations
 
@@ -188,3 +189,165 @@ class PaymentEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Payment events are append-only.")
+
+
+class MoneyCase(models.Model):
+    """Money M-Pesa confirmed that no live session keeps: it is owed back until refunded, credited or applied.
+
+    One case per payment attempt (a unique constraint). A case ends only one of three ways (refunded,
+    credited, applied); "reviewed" without one of them does not exist. Personal data: ``phone``.
+    """
+
+    class Kind(models.TextChoices):
+        AFTER_CANCEL = "after_cancel", "Paid after the session was cancelled"
+        AFTER_EXPIRY = "after_expiry", "Paid after the session expired"
+        NOT_OPEN = "not_open", "Paid after the session could no longer be confirmed"
+        DUPLICATE = "duplicate", "Second payment for a session already paid"
+        AMOUNT_MISMATCH = "amount_mismatch", "Amount differs from the price"
+        CANCELLED_PAID = "cancelled_paid", "Paid session cancelled with money due back"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        REFUNDING = "refunding", "Refund in progress"  # a Daraja Reversal was requested; its result is awaited
+        REFUNDED = "refunded", "Refunded"
+        CREDITED = "credited", "Credited"
+        APPLIED = "applied", "Applied to another booking"
+
+    OPEN_STATUSES = (Status.OPEN, Status.REFUNDING)
+    CLOSED_STATUSES = (Status.REFUNDED, Status.CREDITED, Status.APPLIED)
+
+    attempt = models.ForeignKey(PaymentAttempt, on_delete=models.PROTECT, related_name="money_cases")
+    session = models.ForeignKey("sessions_app.Session", on_delete=models.PROTECT, related_name="money_cases")
+    client = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="money_cases")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
+    amount = models.PositiveIntegerField(help_text="KES owed back.")
+    phone = models.CharField(max_length=12, blank=True, help_text="Payer's MSISDN as M-Pesa reported it.")
+    receipt = models.CharField(max_length=32, blank=True, help_text="M-Pesa receipt of the payment.")
+    reason = models.CharField(max_length=255)
+    opened_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolution_note = models.CharField(max_length=255, blank=True)
+    refund_reference = models.CharField(max_length=32, blank=True, help_text="M-Pesa reference of the refund.")
+    applied_to = models.ForeignKey(
+        "sessions_app.Session", null=True, blank=True, on_delete=models.PROTECT, related_name="applied_money_cases"
+    )
+
+    class Meta:
+        ordering = ["opened_at", "id"]
+        indexes = [models.Index(fields=["status", "opened_at"], name="money_case_status_opened_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["attempt"], name="money_case_one_per_attempt"),
+            models.CheckConstraint(
+                condition=Q(status__in=["open", "refunding"], resolved_at__isnull=True)
+                | Q(status__in=["refunded", "credited", "applied"], resolved_at__isnull=False),
+                name="money_case_resolved_iff_closed",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Case {self.pk}: KES {self.amount:,} ({self.get_status_display()})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
+
+class Refund(models.Model):
+    """Money sent back for a case: a Daraja Reversal (asynchronous) or a refund staff made by hand.
+
+    Exactly once: our own ``originator_conversation_id`` keys the Reversal; at most one refund per case is
+    in flight and at most one succeeds (partial unique constraints). A failed one keeps its reason and the
+    case stays open.
+    """
+
+    class Method(models.TextChoices):
+        REVERSAL = "reversal", "M-Pesa Reversal"
+        MANUAL = "manual", "Recorded by staff"
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    case = models.ForeignKey(MoneyCase, on_delete=models.PROTECT, related_name="refunds")
+    method = models.CharField(max_length=12, choices=Method.choices)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.REQUESTED)
+    amount = models.PositiveIntegerField(help_text="KES.")
+    originator_conversation_id = models.CharField(max_length=64, unique=True)
+    conversation_id = models.CharField(max_length=64, blank=True)
+    mpesa_reference = models.CharField(max_length=32, blank=True, help_text="M-Pesa's reference for the refund.")
+    result_code = models.CharField(max_length=32, blank=True)
+    result_desc = models.CharField(max_length=255, blank=True)
+    result_payload = models.JSONField(null=True, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case"], condition=Q(status="requested"), name="refund_one_in_flight_per_case"
+            ),
+            models.UniqueConstraint(
+                fields=["case"], condition=Q(status="succeeded"), name="refund_one_success_per_case"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Refund KES {self.amount:,} ({self.get_status_display()})"
+
+
+class CreditEntry(models.Model):
+    """One line of a client's session-credit ledger. Append-only: the balance is the sum of ``amount``.
+
+    Granted lines are positive; used, expired and refunded lines are negative. There is no balance field.
+    """
+
+    class Kind(models.TextChoices):
+        GRANTED = "granted", "Granted"
+        USED = "used", "Used"
+        EXPIRED = "expired", "Expired"
+        REFUNDED = "refunded", "Paid out"
+
+    client = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="credit_entries")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    amount = models.IntegerField(help_text="KES; positive when granted, negative otherwise.")
+    case = models.ForeignKey(MoneyCase, null=True, blank=True, on_delete=models.PROTECT, related_name="credit_entries")
+    session = models.ForeignKey(
+        "sessions_app.Session", null=True, blank=True, on_delete=models.PROTECT, related_name="credit_entries"
+    )
+    reason = models.CharField(max_length=255)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["client", "created_at"], name="credit_client_created_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="granted", amount__gt=0) | (~Q(kind="granted") & Q(amount__lt=0)),
+                name="credit_sign_matches_kind",
+            ),
+            models.UniqueConstraint(fields=["case"], condition=Q(kind="granted"), name="credit_one_grant_per_case"),
+            models.UniqueConstraint(fields=["session"], condition=Q(kind="used"), name="credit_one_use_per_session"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} KES {self.amount:,}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Credit entries are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Credit entries are append-only.")

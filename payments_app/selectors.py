@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
 from sessions_app.models import Session, User
 
-from .models import MpesaCallback, PaymentAttempt, PaymentEvent
+from .models import CreditEntry, MoneyCase, MpesaCallback, PaymentAttempt, PaymentEvent
 
 
 def session_for_payer(*, user: User, pk: int) -> Session | None:
@@ -68,3 +68,17 @@ def callbacks_for_checkout(*, checkout_request_id: str) -> QuerySet[MpesaCallbac
 
 def payment_events_for(*, session: Session) -> QuerySet[PaymentEvent]:
     return PaymentEvent.objects.filter(session=session).select_related("actor").order_by("at", "id")
+
+
+def credit_balance(*, client: User) -> int:
+    """The client's session credit in KES: the sum of their ledger (append-only lines, no balance field)."""
+    return CreditEntry.objects.filter(client=client).aggregate(total=Sum("amount"))["total"] or 0
+
+
+def money_cases_open() -> QuerySet:
+    """Open money cases, oldest first (staff's queue)."""
+    return (
+        MoneyCase.objects.filter(status__in=MoneyCase.OPEN_STATUSES)
+        .select_related("session", "client", "attempt")
+        .order_by("opened_at", "id")
+    )
