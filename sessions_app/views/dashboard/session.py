@@ -60,7 +60,11 @@ def _render_page(request: HttpRequest, session: Session, *, status: int = 200, *
         privacy.sensitive_read_record(
             session=session,
             actor=request.user,
-            kind=kind.BOTH if intake_answers and session.client_notes else kind.INTAKE if intake_answers else kind.NOTES,
+            kind=kind.BOTH
+            if intake_answers and session.client_notes
+            else kind.INTAKE
+            if intake_answers
+            else kind.NOTES,
             path=request.get_full_path(),
             source_ip=client_ip(request),
         )
