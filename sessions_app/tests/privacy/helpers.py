@@ -41,7 +41,9 @@ def sensitive_session():
     therapist = TherapistProfileFactory(user__full_name="Dr Wanjiru Kamau")
     session_type = SessionTypeFactory(therapist=therapist)
     questions = intake_form(session_type)
-    session = SessionFactory(session_type=session_type, client=ClientFactory(full_name="Otieno Client"), client_notes=NOTE)
+    session = SessionFactory(
+        session_type=session_type, client=ClientFactory(full_name="Otieno Client"), client_notes=NOTE
+    )
     intake_forms.intake_answers_save(
         session=session,
         questions=questions,

@@ -56,7 +56,10 @@ def test_signup_without_consent_creates_nothing(client):
 
 
 def test_the_texts_are_public_plain_and_name_the_act(client, settings):
-    for name, version in (("privacy", settings.CONSENT_VERSIONS["privacy"]), ("terms", settings.CONSENT_VERSIONS["terms"])):
+    for name, version in (
+        ("privacy", settings.CONSENT_VERSIONS["privacy"]),
+        ("terms", settings.CONSENT_VERSIONS["terms"]),
+    ):
         html = client.get(reverse(f"sessions:{name}")).content.decode()
         assert "Data Protection Act, 2019" in html
         assert f"Version {version}" in html
@@ -150,3 +153,13 @@ def test_token_api_users_are_not_redirected(publish):
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
     assert api.get("/api/sessions").status_code == 200
+
+
+def test_no_api_token_until_the_new_text_is_agreed(publish):
+    user = ClientFactory(email="api@example.com")
+    publish()
+    api = APIClient()
+    body = {"email": "api@example.com", "password": "a-strong-test-pass-2026"}
+    response = api.post("/api/auth/token", body, format="json")
+    assert response.status_code == 403 and response.json()["code"] == "consent_required"
+    assert not Token.objects.filter(user=user).exists()
