@@ -218,8 +218,8 @@ class SessionRequestApi(UserZoneMixin, APIView):
     DESCRIPTION = (
         "A client asks for a free slot (see /slots). The session starts Pending Approval with payment Pending; "
         "the price comes from the session type. On a first request with a therapist whose session type has an "
-        "intake form, `intake` carries the answers (GET /api/therapists/{id} does not list the questions; "
-        "they are shown in the booking pages). Other fields are ignored. "
+        "intake form, `intake` carries the answers ("
+        "the questions are in GET /api/therapists/{id}, each session type's `intake_questions`). Other fields are ignored. "
         f"At most {settings.BOOKING_REQUESTS_PER_DAY} requests per client per day (429)."
     )
 

@@ -283,3 +283,19 @@ def test_the_api_refuses_answers_nobody_asked_for(offer):
     assert response.status_code == 400
     assert "intake" in response.json()["fields"]
     assert Session.objects.count() == 1
+
+
+def test_the_api_lists_the_questions_never_the_answers(offer):
+    therapist, session_type, questions = offer
+    SessionFactory(session_type=session_type)  # someone's session (no answers are ever listed)
+    data = APIClient().get(f"/api/therapists/{therapist.pk}").json()
+    listed = data["session_types"][0]["intake_questions"]
+    assert [q["key"] for q in listed] == [intake_forms.field_name(q) for q in questions]
+    assert listed[2] == {
+        "key": intake_forms.field_name(questions[2]),
+        "kind": "one_choice",
+        "text": "How did you hear of us?",
+        "help_text": "",
+        "choices": ["A friend", "Online", "A doctor"],
+        "required": False,
+    }
