@@ -1,13 +1,28 @@
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.paginator import Paginator
+from django.http import Http404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from . import services
 from .exceptions import BookingError
 from .http import client_ip
-from .models import AuditEntry, Session, SessionEvent, SessionType, TherapistProfile, TimeOff, User, WeeklyAvailability
+from .models import (
+    AuditEntry,
+    SensitiveAccess,
+    Session,
+    SessionEvent,
+    SessionType,
+    TherapistProfile,
+    TimeOff,
+    User,
+    WeeklyAvailability,
+)
+from .services import privacy
 
 COUNT_CAP = 10_000
 
@@ -122,6 +137,17 @@ class WeeklyAvailabilityInline(admin.TabularInline):
 class TimeOffInline(admin.TabularInline):
     model = TimeOff
     extra = 0
+
+
+class RevealForm(forms.Form):
+    reason = forms.CharField(
+        label="Why do you need to read this client's note and intake answers?",
+        min_length=privacy.REASON_MIN,
+        max_length=privacy.REASON_MAX,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="A legal need only (e.g. a court order, a risk to life). Who, when and this reason are recorded "
+        "and shown to the client.",
+    )
 
 
 @admin.register(TherapistProfile)
@@ -249,7 +275,7 @@ class SessionAdmin(LargeTableAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
         "status",
         "payment_status",
         "amount_kes",
-        "client_notes",
+        "sensitive_data",
         "decline_reason",
         "cancel_reason",
         "cancelled_by",
@@ -272,6 +298,55 @@ class SessionAdmin(LargeTableAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
         "updated_at",
     ]
     fields = ["meeting_link", *readonly_fields]
+
+    # The client's booking note and intake answers are the therapist's only (issue 18): never a field,
+    # a column, a search field or an export here. "View with reason" opens them, recording who, when
+    # and why (SensitiveAccess); the client sees that record on their session page.
+    @admin.display(description="Client's note and intake answers")
+    def sensitive_data(self, obj: Session) -> str:
+        url = reverse("admin:sessions_app_session_sensitive", args=[obj.pk])
+        return format_html(
+            'Hidden: only the therapist reads them. <a href="{}">View with reason…</a> '
+            "(recorded, and shown to the client)",
+            url,
+        )
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.sensitive_view)
+        return [
+            path("<int:object_id>/sensitive/", view, name="sessions_app_session_sensitive"),
+            *super().get_urls(),
+        ]
+
+    def sensitive_view(self, request, object_id: int):
+        session = Session.objects.select_related("client", "therapist__user").filter(pk=object_id).first()
+        if session is None or not self.has_view_permission(request, session):
+            raise Http404("No such session.")
+        form = RevealForm(request.POST if request.method == "POST" else None)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"View with reason: {session.reference}",
+            "session": session,
+            "form": form,
+            "revealed": False,
+        }
+        if request.method == "POST" and form.is_valid():
+            try:
+                note, answers = privacy.sensitive_reveal(
+                    session=session,
+                    actor=request.user,
+                    reason=form.cleaned_data["reason"],
+                    path=request.get_full_path(),
+                    source_ip=client_ip(request),
+                )
+            except BookingError as exc:
+                form.add_error("reason", exc.message)
+            else:
+                context.update(revealed=True, note=note, answers=answers)
+        response = TemplateResponse(request, "admin/sessions_app/session/sensitive.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
 
     @admin.display(description="Therapist", ordering="therapist__user__full_name")
     def therapist_link(self, obj: Session) -> str:
@@ -351,6 +426,25 @@ class AuditEntryAdmin(LargeTableAdminMixin, admin.ModelAdmin):
         # The audited models are the ones registered here, known without a query.
         models = sorted((m._meta.label_lower, m._meta.verbose_name_plural) for m in self.admin_site._registry)
         return ["action", values_filter("model", "model", models), ("at", admin.DateFieldListFilter)]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SensitiveAccess)
+class SensitiveAccessAdmin(LargeTableAdminMixin, admin.ModelAdmin):
+    """Who read a client's note or intake answers (read-only; the breach command reads it too)."""
+
+    list_display = ["at", "actor", "actor_role", "kind", "session_id", "subject", "reason", "source_ip"]
+    list_filter = ["actor_role", "kind", ("at", admin.DateFieldListFilter)]
+    search_fields = ["actor__email", "subject__email", "reason"]
+    list_select_related = ["actor", "subject"]
 
     def has_add_permission(self, request):
         return False

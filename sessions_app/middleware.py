@@ -209,3 +209,66 @@ def _has_body(request) -> bool:
         return int(request.META.get("CONTENT_LENGTH") or 0) > 0
     except ValueError:
         return True
+
+
+CONSENT_SESSION_KEY = "consent_versions"
+
+
+def consent_remember(request, user) -> bool:
+    """Whether ``user`` has agreed to the current texts; if so, note it in the login session (one query),
+    so that the pages after it ask nothing. Called on login and by ConsentMiddleware."""
+    from .selectors.privacy import consent_missing, consent_token
+
+    if consent_missing(user=user):
+        request.session.pop(CONSENT_SESSION_KEY, None)
+        return False
+    request.session[CONSENT_SESSION_KEY] = consent_token()
+    return True
+
+
+class ConsentMiddleware:
+    """A signed-in person who has not agreed to the current terms and privacy notice is asked first.
+
+    Pages redirect to the consent page (and back afterwards); the API answers 403
+    ``consent_required``. Only the texts themselves, the consent page, logging out, static files and
+    the health probes stay open. Once agreed, the login session remembers the versions: no query on
+    later requests until settings.CONSENT_VERSIONS changes.
+    """
+
+    OPEN_NAMES = ("sessions:consent", "sessions:logout", "sessions:privacy", "sessions:terms")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self._open: tuple[str, ...] | None = None
+
+    def _open_paths(self) -> tuple[str, ...]:
+        if self._open is None:
+            from django.urls import reverse
+
+            self._open = (*(reverse(name) for name in self.OPEN_NAMES), settings.STATIC_URL or "/static/", "/healthz")
+        return self._open
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated or request.path_info.startswith(self._open_paths()):
+            return self.get_response(request)
+        from .selectors.privacy import consent_token
+
+        if request.session.get(CONSENT_SESSION_KEY) == consent_token() or consent_remember(request, user):
+            return self.get_response(request)
+        if request.path_info.startswith(API):
+            return JsonResponse(
+                {
+                    "code": "consent_required",
+                    "message": "The terms of use or the privacy notice have changed: sign in on the website "
+                    "and agree to them to continue.",
+                    "fields": {},
+                },
+                status=403,
+            )
+        from django.shortcuts import redirect
+        from django.urls import reverse
+        from django.utils.http import urlencode
+
+        target = request.get_full_path() if request.method == "GET" else ""
+        return redirect(reverse("sessions:consent") + (f"?{urlencode({'next': target})}" if target else ""))

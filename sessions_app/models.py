@@ -416,3 +416,132 @@ class AuditEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Audit entries are append-only.")
+
+
+# --- Intake forms, consent, and who read a client's sensitive data (issue 18) ---------------------
+
+
+class IntakeQuestion(models.Model):
+    """One question of a session type's intake form, in the therapist's words. Holds no personal data."""
+
+    class Kind(models.TextChoices):
+        SHORT_TEXT = "short_text", "Short text"
+        LONG_TEXT = "long_text", "Long text"
+        ONE_CHOICE = "one_choice", "One choice"
+        MANY_CHOICES = "many_choices", "Several choices"
+        YES_NO = "yes_no", "Yes or no"
+
+    CHOICE_KINDS = (Kind.ONE_CHOICE, Kind.MANY_CHOICES)
+
+    session_type = models.ForeignKey(SessionType, on_delete=models.CASCADE, related_name="intake_questions")
+    position = models.PositiveSmallIntegerField(default=0)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    text = models.CharField(max_length=300)
+    help_text = models.CharField(max_length=300, blank=True)
+    choices = models.JSONField(default=list, blank=True, help_text="The options of a choice question, in order.")
+    required = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["session_type", "position", "id"]
+
+    def __str__(self) -> str:
+        return f"Intake question {self.pk or '-'} of session type {self.session_type_id}"
+
+
+class IntakeAnswer(models.Model):
+    """A client's answer to one intake question. Personal data (sensitive): ``value``, with ``question_text``
+    for context, about ``session.client``. Readable by the session's therapist (and the client) only."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="intake_answers")
+    question = models.ForeignKey(IntakeQuestion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # What the client was asked, kept as asked: the therapist may reword or remove the question later.
+    position = models.PositiveSmallIntegerField(default=0)
+    kind = models.CharField(max_length=16, choices=IntakeQuestion.Kind.choices)
+    question_text = models.CharField(max_length=300)
+    value = models.JSONField(help_text="Text, a list of the options chosen, or true/false.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["session", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "question"], condition=Q(question__isnull=False), name="intake_answer_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        # Never the answer: this string shows up in logs and error pages.
+        return f"Intake answer {self.pk or '-'} on session {self.session_id}"
+
+    @property
+    def display(self) -> str:
+        if self.kind == IntakeQuestion.Kind.YES_NO:
+            return "Yes" if self.value else "No"
+        if isinstance(self.value, list):
+            return ", ".join(str(v) for v in self.value)
+        return str(self.value or "")
+
+
+class Consent(models.Model):
+    """A person's agreement to one version of the terms or the privacy notice. Personal data: ``user``,
+    ``accepted_at``, ``source_ip``."""
+
+    class Document(models.TextChoices):
+        TERMS = "terms", "Terms of use"
+        PRIVACY = "privacy", "Privacy notice"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="consents")
+    document = models.CharField(max_length=16, choices=Document.choices)
+    version = models.CharField(max_length=20)
+    accepted_at = models.DateTimeField(default=timezone.now)
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-accepted_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["user", "document", "version"], name="consent_once_per_version")]
+
+    def __str__(self) -> str:
+        return f"{self.get_document_display()} v{self.version} ({self.accepted_at:%Y-%m-%d %H:%M})"
+
+
+class SensitiveAccess(models.Model):
+    """Append-only: who read a client's booking note or intake answers, when, and (staff) why.
+
+    Personal data: ``actor``, ``subject``, ``reason``, ``source_ip``. A row with a ``reason`` is a staff
+    "view with reason" and is shown to the client on their session page.
+    """
+
+    class Kind(models.TextChoices):
+        INTAKE = "intake_answers", "Intake answers"
+        NOTES = "client_notes", "Booking note"
+        BOTH = "notes_and_intake", "Booking note and intake answers"
+
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    actor_role = models.CharField(max_length=16)
+    subject = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    session = models.ForeignKey(Session, null=True, on_delete=models.SET_NULL, related_name="sensitive_accesses")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    reason = models.TextField(blank=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    path = models.CharField(max_length=300, blank=True)
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "sensitive accesses"
+        indexes = [
+            models.Index(fields=["subject", "at"], name="sensitive_subject_at_idx"),
+            models.Index(fields=["actor", "at"], name="sensitive_actor_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.get_kind_display()} of session {self.session_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Access records are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Access records are append-only.")

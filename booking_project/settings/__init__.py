@@ -63,6 +63,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "sessions_app.middleware.UserTimezoneMiddleware",
+    # A signed-in person who has not agreed to the current terms and privacy notice is asked first.
+    "sessions_app.middleware.ConsentMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "sessions_app.middleware.ContentSecurityPolicyMiddleware",
@@ -215,6 +217,12 @@ BOOKING_REQUEST_TTL_HOURS = env.int("BOOKING_REQUEST_TTL_HOURS", default=48)
 BOOKING_PAYMENT_WINDOW_HOURS = env.int("BOOKING_PAYMENT_WINDOW_HOURS", default=24)
 BOOKING_FREE_CANCEL_HOURS = env.int("BOOKING_FREE_CANCEL_HOURS", default=24)
 BOOKING_REQUESTS_PER_DAY = env.int("BOOKING_REQUESTS_PER_DAY", default=10)  # per client; more is refused (429)
+
+# --- Privacy (issue 18) ----------------------------------------------------
+# The versions of the texts people agree to: templates/sessions_app/legal/<document>_v<version>.html.
+# Publishing a new text = a new template file and a new version here; everyone is asked again at their
+# next request (sessions_app.middleware.ConsentMiddleware). Old files stay: they are what was agreed to.
+CONSENT_VERSIONS = {"terms": "1", "privacy": "2"}
 
 # --- Daraja (M-Pesa) -------------------------------------------------------
 DARAJA_BASE_URL = env.str("DARAJA_BASE_URL", default="http://127.0.0.1:8001").rstrip("/")

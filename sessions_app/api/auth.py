@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from .. import services
 from ..exceptions import InvalidCredentials
 from ..http import client_ip
+from ..selectors.privacy import consent_missing
 from .common import errors
 from .fields import StrictCharField
 
@@ -35,9 +36,10 @@ class TokenCreateApi(APIView):
         operation_id="auth_token",
         summary="Get an API token",
         description="Send it back as `Authorization: Token <token>`. Five failed attempts for one account (twenty "
-        "from one address) lock it for up to 15 minutes: 429.",
+        "from one address) lock it for up to 15 minutes: 429. An account that has not agreed to the current terms "
+        "and privacy notice gets no token (403 `consent_required`) until it agrees on the website.",
         request=InputSerializer,
-        responses={200: OutputSerializer, **errors(400, 413, 415, 429)},
+        responses={200: OutputSerializer, **errors(400, 403, 413, 415, 429)},
         auth=[],
         tags=["auth"],
     )
@@ -55,6 +57,16 @@ class TokenCreateApi(APIView):
             return Response(
                 {"code": "invalid_credentials", "message": exc.message, "fields": {"non_field_errors": [exc.message]}},
                 status=status.HTTP_400_BAD_REQUEST,
+            )
+        if consent_missing(user=user):
+            return Response(
+                {
+                    "code": "consent_required",
+                    "message": "The terms of use or the privacy notice have changed: sign in on the website and "
+                    "agree to them first.",
+                    "fields": {},
+                },
+                status=status.HTTP_403_FORBIDDEN,
             )
         token, _ = Token.objects.get_or_create(user=user)
         return Response(self.OutputSerializer({"token": token.key}).data)

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from .. import selectors, services
 from ..http import client_ip
 from ..models import Session, SessionType, TherapistProfile
+from ..services.intake_forms import IntakeInvalid
 from .common import ID_PATH, Pages, UserZoneMixin, errors, query_params, window_edge
 from .fields import AwareDateTimeField, DateOrDateTimeField, StrictCharField, StrictPrimaryKeyRelatedField
 
@@ -198,6 +199,13 @@ class SessionRequestApi(UserZoneMixin, APIView):
         notes = StrictCharField(
             required=False, allow_blank=True, default="", help_text="Anything the therapist should know (optional)."
         )
+        intake = serializers.DictField(
+            required=False,
+            child=serializers.JSONField(),
+            help_text="Answers to the session type's intake form, asked on a client's first request with the "
+            'therapist: {"q<question id>": text | [options] | true/false}. Errors name each answer '
+            "(intake.q<id>). Send nothing when no form is asked.",
+        )
 
     OutputSerializer = SessionSerializer
 
@@ -209,7 +217,9 @@ class SessionRequestApi(UserZoneMixin, APIView):
     }
     DESCRIPTION = (
         "A client asks for a free slot (see /slots). The session starts Pending Approval with payment Pending; "
-        "the price comes from the session type. Fields other than these four are ignored. "
+        "the price comes from the session type. On a first request with a therapist whose session type has an "
+        "intake form, `intake` carries the answers ("
+        "the questions are in GET /api/therapists/{id}, each session type's `intake_questions`). Other fields are ignored. "
         f"At most {settings.BOOKING_REQUESTS_PER_DAY} requests per client per day (429)."
     )
 
@@ -224,16 +234,21 @@ class SessionRequestApi(UserZoneMixin, APIView):
         data = serializer.validated_data
         key = _idempotency_key(request)
         asked_at = timezone.now()
-        session = services.session_request(
-            client=request.user,
-            therapist=data["therapist"],
-            session_type=data["session_type"],
-            start=data["start"],
-            notes=data.get("notes", ""),
-            idempotency_key=key,
-            source="api",
-            source_ip=client_ip(request),
-        )
+        try:
+            session = services.session_request(
+                client=request.user,
+                therapist=data["therapist"],
+                session_type=data["session_type"],
+                start=data["start"],
+                notes=data.get("notes", ""),
+                idempotency_key=key,
+                source="api",
+                source_ip=client_ip(request),
+                intake=data.get("intake"),
+            )
+        except IntakeInvalid as exc:
+            errors = {name: [message] for name, message in exc.errors.items()}
+            raise ValidationError({"intake": errors.pop("intake")} if "intake" in errors else {"intake": errors})
         replayed = key is not None and session.created_at < asked_at
         if (
             not replayed

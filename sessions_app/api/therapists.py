@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, prefetch_related_objects
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import generics, serializers
@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import selectors
-from ..models import SessionType, TherapistProfile
+from ..models import IntakeQuestion, SessionType, TherapistProfile
 from .common import ID_PATH, Pages, UserZoneMixin, errors, query_params, window_edge
 from .fields import MAX_ID, DateOrDateTimeField
 
@@ -30,6 +30,31 @@ class SessionTypeSerializer(serializers.ModelSerializer):
     class Meta:
         model = SessionType
         fields = ["id", "name", "duration", "mode", "price"]
+        read_only_fields = fields
+
+
+class IntakeQuestionSerializer(serializers.ModelSerializer):
+    key = serializers.SerializerMethodField(help_text="The answer's key in POST /api/sessions/request's `intake`.")
+
+    class Meta:
+        model = IntakeQuestion
+        fields = ["key", "kind", "text", "help_text", "choices", "required"]
+        read_only_fields = fields
+
+    def get_key(self, obj) -> str:
+        return f"q{obj.pk}"
+
+
+class SessionTypeWithIntakeSerializer(SessionTypeSerializer):
+    intake_questions = IntakeQuestionSerializer(
+        many=True,
+        read_only=True,
+        help_text="The intake form, in order: asked (and answered in `intake`) on a client's first request with "
+        "this therapist. Empty: none.",
+    )
+
+    class Meta(SessionTypeSerializer.Meta):
+        fields = [*SessionTypeSerializer.Meta.fields, "intake_questions"]
         read_only_fields = fields
 
 
@@ -130,9 +155,15 @@ def _therapist_or_404(pk: int) -> TherapistProfile:
     return therapist
 
 
+class TherapistDetailSerializer(TherapistSerializer):
+    """One therapist: the directory's fields, and each session type's intake form (questions, never answers)."""
+
+    session_types = SessionTypeWithIntakeSerializer(source="active_types", many=True)
+
+
 class TherapistDetailApi(UserZoneMixin, APIView):
     permission_classes = [AllowAny]
-    OutputSerializer = TherapistSerializer
+    OutputSerializer = TherapistDetailSerializer
 
     @extend_schema(
         operation_id="therapists_retrieve",
@@ -142,7 +173,9 @@ class TherapistDetailApi(UserZoneMixin, APIView):
         tags=["therapists"],
     )
     def get(self, request, id: int):
-        return Response(self.OutputSerializer(_therapist_or_404(id)).data)
+        therapist = _therapist_or_404(id)
+        prefetch_related_objects(therapist.active_types, "intake_questions")
+        return Response(self.OutputSerializer(therapist).data)
 
 
 class InZoneDateTimeField(serializers.DateTimeField):

@@ -67,8 +67,8 @@ class SignupForm(forms.Form):
         help_text="Session times are shown in this zone.",
     )
     consent = forms.BooleanField(
-        label="I have read the privacy notice and agree that my details are kept as it describes.",
-        error_messages={"required": "Please agree to the privacy notice to create an account."},
+        label="I have read the terms of use and the privacy notice, and I agree to them.",
+        error_messages={"required": "Please agree to the terms of use and the privacy notice to create an account."},
     )
 
     def clean_full_name(self) -> str:

@@ -24,9 +24,11 @@ from django.utils import timezone
 from .. import ratelimit
 from ..exceptions import IllegalTransition, NotAllowed, SlotUnavailable, ValidationFailed
 from ..models import Session, SessionEvent, SessionType, TherapistProfile, User
+from ..selectors.privacy import intake_needed
 from ..selectors.sessions import session_cancellation_policy, session_respond_by
 from ..selectors.slots import slot_is_free
 from ..signals import session_changed
+from .intake_forms import IntakeInvalid, intake_answers_clean, intake_answers_save
 
 S = Session.Status
 P = Session.PaymentStatus
@@ -306,8 +308,14 @@ def session_request(
     idempotency_key: str | None = None,
     source: str = "web",
     source_ip: str | None = None,
+    intake: dict | None = None,
 ) -> Session:
-    """A client asks for a slot. Returns the existing session when the idempotency key was used."""
+    """A client asks for a slot. Returns the existing session when the idempotency key was used.
+
+    ``intake``: answers to the session type's intake form, keyed ``q<question id>``; required on the
+    client's first request with this therapist when the type has a form (IntakeInvalid names each
+    wrong answer), refused otherwise.
+    """
     if not client.is_authenticated or client.role != User.Role.CLIENT:
         raise NotAllowed("Only client accounts can book sessions.")
     if idempotency_key:
@@ -321,6 +329,10 @@ def session_request(
     notes = (notes or "").strip()
     if len(notes) > 2000:
         raise ValidationFailed("Please keep your notes under 2000 characters.", field="notes")
+    questions = intake_needed(client=client, session_type=session_type)
+    if not questions and intake:
+        raise IntakeInvalid({"intake": "No intake questions are asked for this booking; leave intake out."})
+    answers = intake_answers_clean(questions=questions, raw=intake) if questions else {}
     # Abuse limit: each well-formed attempt counts (replays of an idempotency key do not).
     ratelimit.hit(
         scope="booking-client",
@@ -355,6 +367,8 @@ def session_request(
                 respond_by=session_respond_by(start=start, therapist=locked_therapist, now=now),
                 idempotency_key=idempotency_key or None,
             )
+            if answers:
+                intake_answers_save(session=session, questions=questions, answers=answers)
             _record(
                 session=session,
                 action="request",

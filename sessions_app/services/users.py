@@ -14,6 +14,7 @@ from .. import ratelimit
 from ..exceptions import InvalidCredentials, RateLimited, ValidationFailed
 from ..models import User
 from ..phone import InvalidPhone, to_e164
+from .consent import consent_record
 
 _TIME_ZONES = {name for name, _ in User._meta.get_field("time_zone").choices}
 
@@ -39,10 +40,14 @@ def user_signup(
     password: str,
     time_zone: str = "Africa/Nairobi",
     privacy_consent: bool,
+    source_ip: str | None = None,
 ) -> User:
-    """A new client account. Consent to the privacy notice is required, and its time is kept."""
+    """A new client account. Consent to the terms and the privacy notice is required; the versions
+    agreed to and the time are kept (Consent rows)."""
     if not privacy_consent:
-        raise ValidationFailed("Please agree to the privacy notice to create an account.", field="consent")
+        raise ValidationFailed(
+            "Please agree to the terms of use and the privacy notice to create an account.", field="consent"
+        )
     email = (email or "").strip().lower()
     if not email:
         raise ValidationFailed("Please enter your email.", field="email")
@@ -56,13 +61,15 @@ def user_signup(
         raise duplicate
     try:
         with transaction.atomic():
-            return User.objects.create_user(
+            user = User.objects.create_user(
                 email=email,
                 password=password,
                 role=User.Role.CLIENT,
                 privacy_consent_at=timezone.now(),
                 **fields,
             )
+            consent_record(user=user, agreed=True, source_ip=source_ip)
+            return user
     except IntegrityError:
         raise duplicate
 

@@ -1,9 +1,10 @@
 import datetime as dt
 
 import factory
+from django.conf import settings
 from django.utils import timezone
 
-from sessions_app.models import Session, SessionType, TherapistProfile, TimeOff, User, WeeklyAvailability
+from sessions_app.models import Consent, Session, SessionType, TherapistProfile, TimeOff, User, WeeklyAvailability
 
 PASSWORD = "a-strong-test-pass-2026"
 
@@ -12,6 +13,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = User
         django_get_or_create = ("email",)
+        skip_postgeneration_save = True
 
     email = factory.Sequence(lambda n: f"user{n}@example.com")
     full_name = factory.Faker("name")
@@ -21,6 +23,15 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     class Params:
         staff = factory.Trait(role=User.Role.STAFF, is_staff=True, is_superuser=True)
+
+    @factory.post_generation
+    def consented(obj, create, extracted, **kwargs):
+        """Agreed to the current terms and privacy notice, as signup records (``consented=False``: not)."""
+        if create and extracted is not False:
+            Consent.objects.bulk_create(
+                [Consent(user=obj, document=d, version=v) for d, v in settings.CONSENT_VERSIONS.items()],
+                ignore_conflicts=True,
+            )
 
 
 class ClientFactory(UserFactory):

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from ..views import accounts
+from ..views import accounts, privacy
 from ..views.common import client_login_required
 
 urlpatterns = [
@@ -23,5 +23,7 @@ urlpatterns = [
         name="password_reset_confirm",
     ),
     path("password-reset/done/", accounts.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
-    path("privacy/", accounts.privacy, name="privacy"),
+    path("privacy/", privacy.privacy, name="privacy"),
+    path("terms/", privacy.terms, name="terms"),
+    path("consent/", privacy.consent, name="consent"),
 ]

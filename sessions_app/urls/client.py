@@ -12,6 +12,7 @@ urlpatterns = [
     path("book/", booking.book, name="book"),
     path("book/time/", booking.book_time, name="book_time"),
     path("book/details/", booking.book_details, name="book_details"),
+    path("book/questions/", booking.book_intake, name="book_intake"),
     path("book/review/", booking.book_review, name="book_review"),
     path("book/sent/<int:pk>/", booking.book_confirmed, name="book_confirmed"),
     # My sessions

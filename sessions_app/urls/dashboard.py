@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from ..views.dashboard import availability, overview, session
+from ..views.dashboard import availability, intake, overview, session
 
 urlpatterns = [
     path("", overview.dashboard, name="dashboard"),
@@ -37,5 +37,18 @@ urlpatterns = [
         "session-types/<int:pk>/active/",
         availability.session_type_toggle,
         name="dashboard_session_type_toggle",
+    ),
+    # The intake form of a session type (issue 18).
+    path("session-types/<int:pk>/intake/", intake.intake_form, name="dashboard_intake"),
+    path("session-types/<int:pk>/intake/<int:question_pk>/", intake.intake_question_edit, name="dashboard_intake_edit"),
+    path(
+        "session-types/<int:pk>/intake/<int:question_pk>/delete/",
+        intake.intake_question_delete,
+        name="dashboard_intake_delete",
+    ),
+    path(
+        "session-types/<int:pk>/intake/<int:question_pk>/move/",
+        intake.intake_question_move,
+        name="dashboard_intake_move",
     ),
 ]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from email.utils import parseaddr
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
@@ -17,6 +15,7 @@ from django.views.generic import TemplateView
 from .. import services
 from ..exceptions import ValidationFailed
 from ..forms import LoginForm, ProfileForm, SignupForm
+from ..http import client_ip
 from .common import client_login_required
 
 
@@ -44,6 +43,7 @@ def signup(request):
                 password=data["password1"],
                 time_zone=data["time_zone"],
                 privacy_consent=data["consent"],
+                source_ip=client_ip(request),
             )
         except ValidationFailed as exc:
             field = {"password": "password1"}.get(exc.field, exc.field)
@@ -131,8 +131,3 @@ def profile(request):
             messages.success(request, "Your profile is saved.")
             return redirect("sessions:profile")
     return render(request, "registration/profile.html", {"form": form})
-
-
-def privacy(request):
-    contact = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
-    return render(request, "sessions_app/privacy.html", {"contact_email": contact})

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from sessions_app.models import SessionType, TherapistProfile, User, WeeklyAvailability
+from sessions_app.services.consent import consent_record
 
 PASSWORD = "demo-pass-2026"
 
@@ -119,6 +120,7 @@ class Command(BaseCommand):
         if user:
             return user, False
         user = User.objects.create_user(email=email, password=PASSWORD, full_name=full_name, phone=phone, role=role)
+        consent_record(user=user, agreed=True)  # as signup records it: demo logins are not asked first
         if role == User.Role.STAFF:
             user.is_staff = user.is_superuser = True
             user.save(update_fields=["is_staff", "is_superuser"])

@@ -336,3 +336,48 @@ def test_password_is_not_echoed_in_the_summary(client):
     """The summary repeats error messages, never what was typed."""
     response = client.post(reverse("sessions:signup"), {"password1": PASSWORD, "password2": "different-2026-x"})
     assert PASSWORD not in response.content.decode()
+
+
+# --- Issue 18: the intake step, the intake editor, the consent page ---------------------------
+
+
+def test_intake_step_links_each_unanswered_question(client, booker, offer):
+    from sessions_app.services import intake_forms
+
+    from ..privacy.helpers import intake_form
+
+    therapist, session_type = offer
+    questions = intake_form(session_type)
+    start = selectors.free_slots(
+        therapist=therapist,
+        session_type=session_type,
+        window_start=timezone.now(),
+        window_end=timezone.now() + dt.timedelta(days=14),
+    )[0]
+    client.get(reverse("sessions:book"), {"therapist": therapist.pk, "session_type": session_type.pk})
+    client.post(
+        reverse("sessions:book_time"),
+        {"date": start.astimezone(NAIROBI).date().isoformat(), "start": start.isoformat()},
+    )
+    client.post(reverse("sessions:book_details"), {"phone": "0712 345 678", "agree_policy": "on"})
+    response = client.post(reverse("sessions:book_intake"), {})
+    first, yes_no = (intake_forms.field_name(q) for q in (questions[0], questions[4]))
+    assert_summary(response, f"id_{first}", f"id_{yes_no}_0", status=400)
+    assert_own_messages(response, f"id_{first}", f"id_{yes_no}")
+
+
+def test_intake_editor(client, therapist):
+    session_type = SessionTypeFactory(therapist=therapist)
+    response = client.post(reverse("sessions:dashboard_intake", args=[session_type.pk]), {"kind": "one_choice"})
+    assert_summary(response, "id_text", status=400)
+    response = client.post(
+        reverse("sessions:dashboard_intake", args=[session_type.pk]), {"text": "Pick", "kind": "one_choice"}
+    )
+    assert_summary(response, "id_choices", status=400)
+
+
+def test_consent_page(client, settings):
+    client.force_login(ClientFactory(consented=False))
+    response = client.post(reverse("sessions:consent"), {})
+    assert_summary(response, "id_agree", status=400)
+    assert_own_messages(response, "id_agree")

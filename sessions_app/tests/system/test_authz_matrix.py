@@ -28,7 +28,15 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.authtoken.models import Token
 
-from sessions_app.models import Session, SessionEvent, SessionType, TherapistNote, TimeOff, WeeklyAvailability
+from sessions_app.models import (
+    IntakeQuestion,
+    Session,
+    SessionEvent,
+    SessionType,
+    TherapistNote,
+    TimeOff,
+    WeeklyAvailability,
+)
 
 from ..factories import ClientFactory, SessionFactory, SessionTypeFactory, TherapistProfileFactory, TimeOffFactory
 
@@ -59,6 +67,7 @@ SKIPPED = {
     "password-reset/<uidb64>/<token>/": "public: the signed token is the key",
     "password-reset/done/": "public: reset done",
     "privacy/": "public: privacy notice",
+    "terms/": "public: terms of use",
     "therapists/": "public: the directory",
     "therapists/<int:pk>/": "public: a therapist's page",
     "api/auth/token": "public: exchanges a password for a token",
@@ -91,6 +100,8 @@ CLASSIFIED: dict[str, Route] = {
     "book/time/": Route(PAGE, ("get", "post")),
     "book/details/": Route(PAGE, ("get", "post")),
     "book/review/": Route(PAGE, ("get", "post")),
+    "book/questions/": Route(PAGE, ("get", "post")),
+    "consent/": Route(PAGE, ("get", "post")),
     "my/sessions/": Route(PAGE, ("get",)),
     "book/sent/<int:pk>/": Route(PAGE, ("get",), CLIENT_SESSION, "session"),
     "my/sessions/<int:pk>/": Route(PAGE, ("get",), CLIENT_SESSION, "session"),
@@ -122,6 +133,16 @@ CLASSIFIED: dict[str, Route] = {
     "dashboard/availability/time-off/<int:pk>/remove/": Route(PAGE, ("post",), THERAPIST_ROW, "time_off", True),
     "dashboard/session-types/<int:pk>/": Route(PAGE, ("get", "post"), THERAPIST_ROW, "session_type", True),
     "dashboard/session-types/<int:pk>/active/": Route(PAGE, ("post",), THERAPIST_ROW, "session_type", True),
+    "dashboard/session-types/<int:pk>/intake/": Route(PAGE, ("get", "post"), THERAPIST_ROW, "session_type", True),
+    "dashboard/session-types/<int:pk>/intake/<int:question_pk>/": Route(
+        PAGE, ("get", "post"), THERAPIST_ROW, "session_type", True
+    ),
+    "dashboard/session-types/<int:pk>/intake/<int:question_pk>/delete/": Route(
+        PAGE, ("post",), THERAPIST_ROW, "session_type", True
+    ),
+    "dashboard/session-types/<int:pk>/intake/<int:question_pk>/move/": Route(
+        PAGE, ("post",), THERAPIST_ROW, "session_type", True
+    ),
     # API
     "api/sessions": Route(API, ("get", "post")),
     "api/sessions/request": Route(API, ("post",)),
@@ -210,6 +231,7 @@ def world():
         "client_b": client_b,
         "session": session,
         "note": note,
+        "question": IntakeQuestion.objects.create(session_type=session_type, kind="short_text", text="Q?", position=1),
         "attempt": attempt,
         "session_type": session_type,
         "hours": WeeklyAvailability.objects.filter(therapist=therapist_a).first(),
@@ -223,6 +245,7 @@ def url_for(route: str, world) -> str:
         "pk": world[spec.pk].pk if spec.pk else None,
         "id": world[spec.pk].pk if spec.pk else None,
         "note_pk": world["note"].pk,
+        "question_pk": world["question"].pk,
         "checkout_request_id": world["attempt"].checkout_request_id,
     }
     return "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(values[m.group(1)]), route)

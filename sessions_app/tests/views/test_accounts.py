@@ -87,7 +87,7 @@ def test_signup_ignores_an_offsite_next(client):
         ({"password1": "83749201938475", "password2": "83749201938475"}, "password1", "entirely numeric"),
         ({"password1": "wanjiku@example.co", "password2": "wanjiku@example.co"}, "password1", "too similar"),
         ({"time_zone": "Mars/Olympus"}, "time_zone", "Select a valid choice"),
-        ({"consent": ""}, "consent", "agree to the privacy notice"),
+        ({"consent": ""}, "consent", "agree to the terms of use and the privacy notice"),
     ],
 )
 def test_signup_validation_errors_show_next_to_the_field(client, changes, field, message):

@@ -25,9 +25,12 @@ from ... import selectors, services
 from ...exceptions import BookingError, RateLimited, SlotUnavailable, ValidationFailed
 from ...forms import BookingDetailsForm, ChooseSessionTypeForm, ChooseTherapistForm, DayForm, SlotForm
 from ...forms.booking import TherapistSearchForm
+from ...forms.intake import IntakeAnswersForm
 from ...http import client_ip
 from ...models import SessionType, TherapistProfile, User
 from ...phone import InvalidPhone, normalize_msisdn
+from ...selectors.privacy import intake_needed
+from ...services.intake_forms import IntakeInvalid, intake_answers_clean
 from ..common import client_login_required
 
 STATE_KEY = "booking"
@@ -41,6 +44,9 @@ STEPS = [
     ("sessions:book_details", "Your details"),
     ("sessions:book_review", "Review and send"),
 ]
+# Asked between the details and the review on a client's first request with a therapist whose
+# session type has an intake form (issue 18).
+INTAKE_STEP = ("sessions:book_intake", "A few questions")
 
 
 def clients_only(view):
@@ -68,8 +74,14 @@ def _new_state() -> dict:
         "notes": "",
         "phone": "",
         "agreed": False,
+        "intake_needed": False,
+        "intake": {},
+        "intake_done": False,
         "done": None,
     }
+
+
+_NO_INTAKE = {"intake_needed": False, "intake": {}, "intake_done": False}
 
 
 def _state(request) -> dict | None:
@@ -102,7 +114,7 @@ def _step_one(request, state: dict | None, chooser_data=None):
         "sessions_app/booking/step_therapist.html",
         _context(
             request,
-            0,
+            "sessions:book",
             state,
             chooser=chooser,
             search=search,
@@ -142,27 +154,44 @@ def _client_tz(request) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(settings.TIME_ZONE)
 
 
-def _stepper(current: int, state: dict | None) -> list[dict]:
+def _steps(state: dict | None) -> list[tuple[str, str]]:
+    if state and state.get("intake_needed"):
+        return [*STEPS[:3], INTAKE_STEP, STEPS[3]]
+    return list(STEPS)
+
+
+def _stepper(current: str, state: dict | None) -> list[dict]:
+    """The stepper's items; ``current`` is the step's URL name."""
+    steps = _steps(state)
+    done_by_step = {
+        "sessions:book": bool(state and state.get("session_type")),
+        "sessions:book_time": bool(state and state.get("start")),
+        "sessions:book_details": bool(state and state.get("agreed")),
+        "sessions:book_intake": bool(state and state.get("intake_done")),
+    }
     reached = 0
     if state and not state.get("done"):
-        reached = 1 if state.get("session_type") else 0
-        reached = 2 if reached == 1 and state.get("start") else reached
-        reached = 3 if reached == 2 and state.get("agreed") else reached
+        for name, _ in steps[:-1]:
+            if not done_by_step.get(name):
+                break
+            reached += 1
+    index = next(i for i, (name, _) in enumerate(steps) if name == current)
     return [
         {
             "number": i + 1,
             "label": label,
             "url": reverse(name),
-            "current": i == current,
-            "done": i < current or (i <= reached and i != current),
-            "reachable": i <= max(reached, current),
+            "current": i == index,
+            "done": i < index or (i <= reached and i != index),
+            "reachable": i <= max(reached, index),
         }
-        for i, (name, label) in enumerate(STEPS)
+        for i, (name, label) in enumerate(steps)
     ]
 
 
-def _context(request, step: int, state: dict | None, **extra) -> dict:
-    return {"steps": _stepper(step, state), "step": step + 1, "client_tz": _client_tz(request), **extra}
+def _context(request, step: str, state: dict | None, **extra) -> dict:
+    number = next(i for i, (name, _) in enumerate(_steps(state)) if name == step) + 1
+    return {"steps": _stepper(step, state), "step": number, "client_tz": _client_tz(request), **extra}
 
 
 def _restart_to(step_url: str, request, message: str):
@@ -195,7 +224,7 @@ def book(request):
         ).first()
         if session_type is not None:
             if state.get("session_type") != session_type.pk:
-                state.update(session_type=session_type.pk, start=None)
+                state.update(session_type=session_type.pk, start=None, **_NO_INTAKE)
             start = _start({"start": request.GET.get("start", "")})
             if start is not None:
                 state["start"] = start.isoformat()
@@ -218,13 +247,13 @@ def book(request):
     if request.method == "POST" and form.is_valid():
         chosen = form.cleaned_data["session_type"]
         if state.get("session_type") != chosen.pk:
-            state.update(session_type=chosen.pk, start=None)
+            state.update(session_type=chosen.pk, start=None, **_NO_INTAKE)
         _save(request, state)
         return redirect("sessions:book_time")
     return render(
         request,
         "sessions_app/booking/step_type.html",
-        _context(request, 0, state, therapist=therapist, form=form),
+        _context(request, "sessions:book", state, therapist=therapist, form=form),
     )
 
 
@@ -289,7 +318,7 @@ def book_time(request):
         return redirect("sessions:book_details")
     context = _context(
         request,
-        1,
+        "sessions:book_time",
         state,
         therapist=therapist,
         session_type=session_type,
@@ -343,11 +372,16 @@ def book_details(request):
             form.add_error("save_phone", f"{exc.message} Please complete your profile first.")
         else:
             state.update(notes=data["notes"], phone=data["phone"], agreed=data["agree_policy"])
+            needed = bool(intake_needed(client=request.user, session_type=session_type))
+            if needed != state.get("intake_needed"):
+                state.update(_NO_INTAKE, intake_needed=needed)
             _save(request, state)
-            return redirect("sessions:book_review")
+            return redirect(
+                "sessions:book_intake" if needed and not state.get("intake_done") else "sessions:book_review"
+            )
     context = _context(
         request,
-        2,
+        "sessions:book_details",
         state,
         therapist=therapist,
         session_type=session_type,
@@ -356,6 +390,54 @@ def book_details(request):
         free_cancel_hours=settings.BOOKING_FREE_CANCEL_HOURS,
     )
     return render(request, "sessions_app/booking/step_details.html", context)
+
+
+# --- Step 3b: the therapist's intake questions (first request with them only) ---------------
+
+
+@clients_only
+def book_intake(request):
+    state = _state(request)
+    therapist = _therapist(state)
+    session_type = _session_type(state, therapist)
+    start = _start(state) if state else None
+    if session_type is None or start is None:
+        return _restart_to(reverse("sessions:book_time"), request, "First choose a day and a time.")
+    if not state.get("agreed") or not state.get("phone"):
+        return _restart_to(reverse("sessions:book_details"), request, "First fill in your details.")
+    questions = intake_needed(client=request.user, session_type=session_type)
+    if not questions:
+        state.update(_NO_INTAKE)
+        _save(request, state)
+        return redirect("sessions:book_review")
+    form = IntakeAnswersForm(
+        request.POST if request.method == "POST" else None,
+        questions=questions,
+        initial=IntakeAnswersForm.initial_from(state.get("intake") or {}),
+    )
+    if request.method == "POST" and form.is_valid():
+        answers = form.answers()
+        try:
+            intake_answers_clean(questions=questions, raw=answers)
+        except IntakeInvalid as exc:
+            for name, message in exc.errors.items():
+                form.add_error(name if name in form.fields else None, message)
+        else:
+            state.update(intake_needed=True, intake=answers, intake_done=True)
+            _save(request, state)
+            return redirect("sessions:book_review")
+    state["intake_needed"] = True
+    _save(request, state)
+    context = _context(
+        request,
+        "sessions:book_intake",
+        state,
+        therapist=therapist,
+        session_type=session_type,
+        start=start,
+        form=form,
+    )
+    return render(request, "sessions_app/booking/step_intake.html", context, status=400 if form.is_bound else 200)
 
 
 # --- Step 4: review and submit ------------------------------------------------------------
@@ -374,6 +456,8 @@ def book_review(request):
         return _restart_to(reverse("sessions:book_time"), request, "First choose a day and a time.")
     if not state.get("agreed") or not state.get("phone"):
         return _restart_to(reverse("sessions:book_details"), request, "First fill in your details.")
+    if state.get("intake_needed") and not state.get("intake_done"):
+        return _restart_to(reverse("sessions:book_intake"), request, "First answer your therapist's questions.")
 
     if request.method == "POST":
         try:
@@ -386,7 +470,14 @@ def book_review(request):
                 idempotency_key=state["key"],
                 source="web",
                 source_ip=client_ip(request),
+                intake=state.get("intake") if state.get("intake_needed") else None,
             )
+        except IntakeInvalid:
+            # The therapist changed the form meanwhile, or this is no longer a first request.
+            state.update(_NO_INTAKE)
+            _save(request, state)
+            messages.error(request, "Your therapist's questions have changed: please check your answers.")
+            return redirect("sessions:book_details")
         except SlotUnavailable as exc:
             state["start"] = None
             _save(request, state)
@@ -408,13 +499,14 @@ def book_review(request):
 
     context = _context(
         request,
-        3,
+        "sessions:book_review",
         state,
         therapist=therapist,
         session_type=session_type,
         start=start,
         end=start + dt.timedelta(minutes=session_type.duration_minutes),
         notes=state.get("notes", ""),
+        intake_count=len(state.get("intake") or {}) if state.get("intake_needed") else None,
         phone="0" + state["phone"][3:],
         free_cancel_hours=settings.BOOKING_FREE_CANCEL_HOURS,
         respond_hours=settings.BOOKING_REQUEST_TTL_HOURS,

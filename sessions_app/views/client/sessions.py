@@ -11,6 +11,7 @@ from ...exceptions import BookingError, ValidationFailed
 from ...forms import CancelForm
 from ...http import client_ip
 from ...models import Session
+from ...selectors.privacy import intake_answers_for, staff_reveals_for_client
 from ..common import client_login_required, event_label, paginate, query_without
 
 SESSIONS_PAGE_SIZE = 10
@@ -63,6 +64,8 @@ def session_detail(request, pk: int):
         "can_pay": "pay" in actions,
         "paying": session.status == Session.Status.APPROVED and session.payment_status == P.PROCESSING,
         "paid": session.payment_status in (P.PAID, P.REFUNDED) and bool(session.mpesa_receipt_number),
+        "intake_answers": intake_answers_for(session=session, user=request.user),
+        "staff_reveals": list(staff_reveals_for_client(client=request.user, session=session)),
     }
     return render(request, "sessions_app/client/session_detail.html", context)
 

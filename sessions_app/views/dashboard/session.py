@@ -20,7 +20,9 @@ from ... import selectors, services
 from ...exceptions import BookingError
 from ...forms import MeetingLinkForm, NoteForm, ReasonForm, add_booking_error
 from ...http import client_ip
-from ...models import Session, TherapistNote
+from ...models import SensitiveAccess, Session, TherapistNote
+from ...selectors.privacy import intake_answers_for
+from ...services import privacy
 from ..common import event_label
 from .common import local, safe_next, therapist_required, time_left
 
@@ -52,8 +54,23 @@ def _render_page(request: HttpRequest, session: Session, *, status: int = 200, *
     for event in timeline:
         event.label = event_label(event.action, audience="therapist")
     policy = selectors.session_cancellation_policy(session=session, actor=request.user, now=now)
+    intake_answers = intake_answers_for(session=session, user=request.user)
+    if intake_answers or session.client_notes:
+        kind = SensitiveAccess.Kind
+        privacy.sensitive_read_record(
+            session=session,
+            actor=request.user,
+            kind=kind.BOTH
+            if intake_answers and session.client_notes
+            else kind.INTAKE
+            if intake_answers
+            else kind.NOTES,
+            path=request.get_full_path(),
+            source_ip=client_ip(request),
+        )
     context = {
         "session": session,
+        "intake_answers": intake_answers,
         "client": session.client,
         "timeline": timeline,
         "notes": notes,

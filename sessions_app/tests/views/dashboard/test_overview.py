@@ -320,10 +320,11 @@ def test_week_view_query_count_is_constant(logged_in, stype):
 def _every_dashboard_url(profile):
     """(method, url) for every URL of urls.dashboard, on objects that belong to ``profile``."""
     from sessions_app import services
-    from sessions_app.models import TimeOff, WeeklyAvailability
+    from sessions_app.models import IntakeQuestion, TimeOff, WeeklyAvailability
     from sessions_app.urls.dashboard import urlpatterns
 
     stype = SessionTypeFactory(therapist=profile)
+    question = IntakeQuestion.objects.create(session_type=stype, kind="short_text", text="Q?", position=1)
     session = SessionFactory(session_type=stype)
     note = services.therapist_note_add(session=session, actor=profile.user, body="private")
     hours = WeeklyAvailability.objects.filter(therapist=profile).first()
@@ -338,9 +339,14 @@ def _every_dashboard_url(profile):
         "dashboard_time_off_remove": [time_off.pk],
         "dashboard_session_type_edit": [stype.pk],
         "dashboard_session_type_toggle": [stype.pk],
+        "dashboard_intake": [stype.pk],
+        "dashboard_intake_edit": [stype.pk, question.pk],
+        "dashboard_intake_delete": [stype.pk, question.pk],
+        "dashboard_intake_move": [stype.pk, question.pk],
     }
     gets = {"dashboard", "dashboard_sessions", "dashboard_week", "dashboard_session", "dashboard_availability"}
     gets |= {"dashboard_settings", "dashboard_session_types", "dashboard_session_type_edit"}
+    gets |= {"dashboard_intake", "dashboard_intake_edit"}
     urls = []
     for pattern in urlpatterns:
         name = pattern.name
@@ -352,9 +358,9 @@ def _every_dashboard_url(profile):
 def test_every_dashboard_url_is_covered_and_guarded(client):
     owner = TherapistProfileFactory()
     urls = _every_dashboard_url(owner)
-    assert len(urls) == 23
+    assert len(urls) == 27
     object_urls = [u for u in urls if any(ch.isdigit() for ch in u[2])]
-    assert len(object_urls) == 15
+    assert len(object_urls) == 19
 
     for method, name, url in urls:
         response = getattr(client, method)(url)
@@ -376,3 +382,4 @@ def test_every_dashboard_url_is_covered_and_guarded(client):
     assert owner.weekly_hours.count() == 7
     assert owner.time_off.count() == 1
     assert owner.session_types.get().is_active
+    assert owner.session_types.get().intake_questions.get().text == "Q?"
