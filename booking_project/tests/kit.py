@@ -11,6 +11,7 @@ booking and payment flow through nginx) and test_scale_out.py (shared limits, pr
 from __future__ import annotations
 
 import ctypes
+import datetime as dt
 import os
 import re
 import secrets
@@ -286,6 +287,37 @@ class Kit:
 
     def stop_all(self) -> None:
         self.procs.stop_all()
+
+
+def spaced_slots(slots: list[str], *, minutes: int) -> list[str]:
+    """Start times at least ``minutes`` apart, so that no two bookings of one therapist overlap."""
+    kept: list[str] = []
+    for start in slots:
+        if not kept or dt.datetime.fromisoformat(start) - dt.datetime.fromisoformat(kept[-1]) >= dt.timedelta(
+            minutes=minutes
+        ):
+            kept.append(start)
+    return kept
+
+
+def bookable(base: str, *, verify, headers=None) -> list[tuple]:
+    """(therapist, type, start) for every free, non-overlapping start of every demo therapist's first type."""
+    from sessions_app.models import TherapistProfile
+
+    out = []
+    for therapist in TherapistProfile.objects.order_by("pk"):
+        session_type = therapist.session_types.filter(is_active=True).order_by("pk").first()
+        response = requests.get(
+            f"{base}/api/therapists/{therapist.pk}/slots",
+            params={"session_type": session_type.pk},
+            headers=headers,
+            timeout=10,
+            verify=verify,
+        )
+        assert response.status_code == 200, response.text
+        gap = session_type.duration_minutes + therapist.buffer_minutes
+        out += [(therapist, session_type, start) for start in spaced_slots(response.json()["slots"], minutes=gap)]
+    return out
 
 
 # What nginx adds to every request it passes on (deploy/nginx/booking.conf), for requests sent to a

@@ -15,7 +15,6 @@ callbacks posted) are read directly. Nothing here asserts a time.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import time
 import uuid
@@ -29,10 +28,10 @@ from rest_framework.authtoken.models import Token
 
 from payments_app.daraja.simulator import DarajaSimulator, SimConfig
 from payments_app.models import PaymentAttempt, PaymentEvent
-from sessions_app.models import Session, SessionEvent, SessionType, TherapistProfile, User
+from sessions_app.models import Session, SessionEvent, TherapistProfile, User
 from sessions_app.tests.celery_workers import redis_url, wait_for
 
-from .kit import FORWARDED, Kit
+from .kit import FORWARDED, Kit, bookable
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -51,35 +50,6 @@ def simulator(monkeypatch):
     sim.httpd.handle_error = lambda request, client_address: None  # a client gone mid-reply is no test failure
     yield sim
     sim.stop()
-
-
-def spaced_slots(slots: list[str], *, minutes: int) -> list[str]:
-    """Start times at least ``minutes`` apart, so that no two bookings of one therapist overlap."""
-    kept: list[str] = []
-    for start in slots:
-        if not kept or dt.datetime.fromisoformat(start) - dt.datetime.fromisoformat(kept[-1]) >= dt.timedelta(
-            minutes=minutes
-        ):
-            kept.append(start)
-    return kept
-
-
-def bookable(base: str, *, verify, headers=None) -> list[tuple[TherapistProfile, SessionType, str]]:
-    """(therapist, type, start) for every free, non-overlapping start of every demo therapist's first type."""
-    out = []
-    for therapist in TherapistProfile.objects.order_by("pk"):
-        session_type = therapist.session_types.filter(is_active=True).order_by("pk").first()
-        response = requests.get(
-            f"{base}/api/therapists/{therapist.pk}/slots",
-            params={"session_type": session_type.pk},
-            headers=headers,
-            timeout=10,
-            verify=verify,
-        )
-        assert response.status_code == 200, response.text
-        gap = session_type.duration_minutes + therapist.buffer_minutes
-        out += [(therapist, session_type, start) for start in spaced_slots(response.json()["slots"], minutes=gap)]
-    return out
 
 
 def token_for(user: User) -> str:
