@@ -560,7 +560,8 @@ def main() -> None:
         ensure_database(settings.DATABASES["default"]["NAME"])
         flush_redis()
         call_command("collectstatic", interactive=False, verbosity=0)
-        scale_out.run(args, log=LOG.add)
+        say(f"load average before: {wait_for_quiet(45)}")
+        scale_out.run(args)
         return
     if args.scale:
         from benchmarks import scale

@@ -116,13 +116,18 @@ def lists(seeded: seed.Seeded, n: int) -> dict[str, list[str]]:
     return {SCENARIOS[0]: bookings, SCENARIOS[1]: payloads.callback_lines(attempts, payloads.callback_path())}
 
 
-def measure(seeded: seed.Seeded, *, seconds: int, turns: int, per_turn: int, log) -> dict[int, dict[str, Rate]]:
+def measure(
+    seeded: seed.Seeded, *, seconds: int, turns: int, per_turn: int, commands: list[str]
+) -> dict[int, dict[str, Rate]]:
     planned = lists(seeded, 2 * turns * per_turn)
     ports = [free_port(), free_port()]
     rates: dict[int, dict[str, Rate]] = {1: {s: Rate() for s in SCENARIOS}, 2: {s: Rate() for s in SCENARIOS}}
     paths = {SCENARIOS[0]: "/api/sessions/request", SCENARIOS[1]: payloads.callback_path()}
     web = [web_process(ports[0], "scale-out-web0"), web_process(ports[1], "scale-out-web1")]
-    log(web[0].argv, env=True)
+    commands.append(
+        "DJANGO_SETTINGS_MODULE=benchmarks.settings GUNICORN_WORKERS=1 GUNICORN_THREADS=4 "
+        + " ".join(web[0].argv).replace(f"{ROOT}/", "")
+    )
     try:
         for port in ports:  # imports, connections, template cache of each process
             loadgen.run("warm-up", f"http://{servers.HOST}:{port}/bench/bare", seconds=2, connections=4)
@@ -135,7 +140,10 @@ def measure(seeded: seed.Seeded, *, seconds: int, turns: int, per_turn: int, log
                     items = planned[name][start : start + per_turn]
                     offsets[name] += per_turn
                     results = turn(ports[:count], paths[name], items, seconds)
-                    log(results[0].command.replace(f":{ports[0]}", ":<port>").replace(f":{ports[1]}", ":<port>"))
+                    shown = results[0].command.replace(f":{ports[0]}", ":<port>").replace(f":{ports[1]}", ":<port>")
+                    shown = shown.replace(f"{ROOT}/", "")
+                    if shown not in commands:
+                        commands.append(shown)
                     rates[count][name].add(results)
                     rate = sum(r.requests for r in results) / max(r.seconds for r in results)
                     say(
@@ -174,7 +182,9 @@ def table(rates: dict[int, dict[str, Rate]]) -> list[str]:
     return lines
 
 
-def write(rates, *, seconds: int, turns: int, per_turn: int, load_before: str, elapsed: float) -> Path:
+def write(
+    rates, *, seconds: int, turns: int, per_turn: int, load_before: str, elapsed: float, commands: list[str]
+) -> Path:
     cores = os.cpu_count()
     section = [
         f"{MARKER} (`benchmarks/run.py --scale-out`)",
@@ -191,7 +201,11 @@ def write(rates, *, seconds: int, turns: int, per_turn: int, load_before: str, e
         "",
         "Ratio 2/1 is the gain from a second web process on the same cores; a process adds threads and a second "
         "GIL, not cores, so the ratio shows how much of one process's time went waiting (PostgreSQL, Redis) "
-        "rather than computing.",
+        "rather than computing. On a machine whose load average is above its cores, read the ratio with care.",
+        "",
+        "```",
+        *commands,
+        "```",
         "",
     ]
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -213,7 +227,7 @@ def write(rates, *, seconds: int, turns: int, per_turn: int, load_before: str, e
     return target
 
 
-def run(args, *, seeded: seed.Seeded | None = None, log=lambda *a, **k: None) -> Path:
+def run(args, *, seeded: seed.Seeded | None = None) -> Path:
     began = time.monotonic()
     load_before = " / ".join(f"{v:.2f}" for v in os.getloadavg())
     if seeded is None:
@@ -221,7 +235,10 @@ def run(args, *, seeded: seed.Seeded | None = None, log=lambda *a, **k: None) ->
         seed.reset_database()
         seeded = seed.seed_all(timezone.now())
         seed.analyze()
-    rates = measure(seeded, seconds=args.seconds, turns=args.scale_out_turns, per_turn=args.scale_out_per_turn, log=log)
+    commands: list[str] = []
+    rates = measure(
+        seeded, seconds=args.seconds, turns=args.scale_out_turns, per_turn=args.scale_out_per_turn, commands=commands
+    )
     print("\n".join(table(rates)))
     target = write(
         rates,
@@ -230,6 +247,7 @@ def run(args, *, seeded: seed.Seeded | None = None, log=lambda *a, **k: None) ->
         per_turn=args.scale_out_per_turn,
         load_before=load_before,
         elapsed=time.monotonic() - began,
+        commands=commands,
     )
     say(f"wrote {target}")
     return target
