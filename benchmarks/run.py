@@ -6,6 +6,7 @@ by the same gunicorn in the same run; nothing here asserts a time.
 
     .venv/bin/python benchmarks/run.py [--seconds 10] [--workers 3,5] [--callbacks 300] [--quick]
     .venv/bin/python benchmarks/run.py --profile booking   # py-spy on the workers during one scenario
+    .venv/bin/python benchmarks/run.py --scale-out         # only the 1 web vs 2 web processes ratios
 """
 
 from __future__ import annotations
@@ -519,7 +520,7 @@ def main() -> None:
     parser.add_argument("--filter", default="", help="HTTP scenarios whose name contains this (and no others)")
     parser.add_argument(
         "--only",
-        default="slots,http,callbacks,pgbench,scale",
+        default="slots,http,callbacks,pgbench,scaleout,scale",
         help="phases to run (a partial run writes results/partial.md.tmp, not latest.md)",
     )
     parser.add_argument(
@@ -540,7 +541,28 @@ def main() -> None:
     )
     parser.add_argument("--scale-before", default="", help="also measure the code of this git commit, same databases")
     parser.add_argument("--reseed", action="store_true", help="make the --scale databases again even if they exist")
+    parser.add_argument(
+        "--scale-out",
+        action="store_true",
+        help="run only the 1 web vs 2 web processes comparison (benchmarks/scale_out.py); its section goes to "
+        "results/latest.md",
+    )
+    parser.add_argument("--scale-out-turns", type=int, default=3, help="turns per round and scenario (default 3)")
+    parser.add_argument(
+        "--scale-out-per-turn", type=int, default=500, help="distinct requests per turn of --scale-out (default 500)"
+    )
     args = parser.parse_args()
+    if args.scale_out:
+        from benchmarks import scale_out
+
+        check_services()
+        loadgen.ensure_wrk()
+        ensure_database(settings.DATABASES["default"]["NAME"])
+        flush_redis()
+        call_command("collectstatic", interactive=False, verbosity=0)
+        say(f"load average before: {wait_for_quiet(45)}")
+        scale_out.run(args)
+        return
     if args.scale:
         from benchmarks import scale
 
@@ -548,7 +570,11 @@ def main() -> None:
         scale.run(args)
         return
     phases = set(args.only.split(","))
-    full = phases == {"slots", "http", "callbacks", "pgbench", "scale"} and not args.quick and not args.skip_peer
+    full = (
+        phases == {"slots", "http", "callbacks", "pgbench", "scaleout", "scale"}
+        and not args.quick
+        and not args.skip_peer
+    )
     if args.quick:
         args.seconds = 3
         args.workers = args.workers.split(",")[0]
@@ -616,6 +642,12 @@ def main() -> None:
     print()
     target = RESULTS / ("latest.md" if full else "partial.md.tmp")
     write_results(target, rows, info, started_at, time.monotonic() - began, best, rounds, slot, peer, settle, args)
+    if full and "scaleout" in phases:
+        from benchmarks import scale_out
+
+        say("1 and 2 web processes: benchmarks/scale_out.py (adds its section to latest.md)")
+        flush_redis()
+        scale_out.run(args, seeded=seeded)
     if full and "scale" in phases:
         from benchmarks import scale
 

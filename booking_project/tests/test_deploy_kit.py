@@ -11,139 +11,19 @@ appear in any access log. Only strings named in booking.conf's header are change
 from __future__ import annotations
 
 import argparse
-import ctypes
 import importlib.util
 import logging
-import os
 import re
-import secrets
-import shlex
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 import requests
 from django.conf import settings
-from django.db import connection
 
 from sessions_app.models import Session
-from sessions_app.tests.celery_workers import redis_ready, redis_url, wait_for
+from sessions_app.tests.celery_workers import redis_url
 
-BASE = Path(settings.BASE_DIR)
-DEPLOY = BASE / "deploy"
-VENV_BIN = Path(sys.executable).parent
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-
-
-def _own_group_dying_with_us():
-    """In the child before exec: its own process group, and SIGTERM if this test process dies uncleanly."""
-    os.setsid()
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG (Linux)
-    except (AttributeError, OSError):
-        pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def exec_start(unit: str) -> list[str]:
-    """The unit's ExecStart as argv, with the venv of this run instead of /srv/booking/.venv and
-    systemd's %% unescaped."""
-    text = (DEPLOY / "systemd" / unit).read_text()
-    line = re.search(r"^ExecStart=(.+)$", text, re.M).group(1).replace("%%", "%")
-    argv = shlex.split(line)
-    argv[0] = str(VENV_BIN / Path(argv[0]).name)
-    return argv
-
-
-def render_nginx_conf(*, web_ports, http_port, tls_port, tls_dir: Path, log_dir: Path) -> str:
-    """deploy/nginx/booking.conf with only the substitutions its header documents."""
-    conf = (DEPLOY / "nginx" / "booking.conf").read_text()
-    upstreams = re.findall(r"server 127\.0\.0\.1:800\d", conf)
-    assert len(upstreams) == 2, upstreams
-    for old, port in zip(upstreams, web_ports, strict=True):
-        conf = conf.replace(old, f"server 127.0.0.1:{port}", 1)
-    conf = re.sub(r"^\s*listen \[::\].*\n", "", conf, flags=re.M)  # loopback only
-    conf = conf.replace("listen 443 ", f"listen 127.0.0.1:{tls_port} ").replace(
-        "listen 80;", f"listen 127.0.0.1:{http_port};"
-    )
-    conf = conf.replace("/etc/ssl/booking/", f"{tls_dir}/")
-    conf = conf.replace("/srv/booking/staticfiles/", f"{BASE / 'static'}/")
-    conf = conf.replace("/var/log/nginx/", f"{log_dir}/")
-    return conf
-
-
-def nginx_main_conf(tmp: Path, site: Path) -> str:
-    temp = tmp / "nginx-temp"
-    temp.mkdir()
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    return (
-        f"{user}daemon off;\nworker_processes 1;\npid {tmp}/nginx.pid;\nerror_log {tmp}/logs/nginx-main.error.log warn;\n"
-        "events { worker_connections 256; }\n"
-        "http {\n  include /etc/nginx/mime.types;\n  default_type application/octet-stream;\n"
-        f"  access_log {tmp}/logs/nginx-default.access.log;\n"
-        + "".join(
-            f"  {kind}_temp_path {temp}/{kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-        )
-        + f"  include {site};\n}}\n"
-    )
-
-
-def self_signed(tls_dir: Path) -> Path:
-    tls_dir.mkdir()
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(tls_dir / "privkey.pem"), "-out", str(tls_dir / "fullchain.pem")],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return tls_dir / "fullchain.pem"
-
-
-class Processes:
-    def __init__(self, log_dir: Path, env: dict[str, str]):
-        self.log_dir, self.env, self.started = log_dir, env, {}
-
-    def start(self, name: str, argv: list[str], **extra_env: str) -> subprocess.Popen:
-        log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(
-            argv,
-            cwd=BASE,
-            env={**self.env, **extra_env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_own_group_dying_with_us,  # noqa: PLW1509 - no threads run Python before exec
-        )
-        self.started[name] = proc
-        return proc
-
-    def log(self, name: str) -> str:
-        return (self.log_dir / f"{name}.log").read_text(errors="replace")
-
-    def alive(self) -> None:
-        for name, proc in self.started.items():
-            assert proc.poll() is None, f"{name} exited {proc.returncode}:\n{self.log(name)[-3000:]}"
-
-    def stop_all(self) -> None:
-        for proc in reversed(self.started.values()):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.started.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+from .kit import BASE, DEPLOY, Kit
 
 
 def _booking_flow():
@@ -192,102 +72,25 @@ def test_payments_queue_routes_only_payment_tasks():
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_the_kit_books_and_pays_through_nginx(tmp_path, monkeypatch):
-    if NGINX is None:
-        pytest.fail("needs Debian's nginx: run `bash scripts/ensure_nginx.sh` (make deploy-check does)")
-    cache_url, broker_url = redis_url(14), redis_url(15)  # db 12 is test_metrics's, 5.. test_limits'
-    redis_ready(cache_url)
-    redis_ready(broker_url)
+    # db 12 is test_metrics's, 5.. test_limits', 7..10 test_scale_out's
+    kit = Kit(tmp_path, cache_url=redis_url(14), broker_url=redis_url(15))
     started = time.monotonic()
-
-    log_dir = tmp_path / "logs"
-    log_dir.mkdir()
-    cert = self_signed(tmp_path / "tls")
-    web_ports = [free_port(), free_port()]
-    http_port, tls_port, sim_port = free_port(), free_port(), free_port()
-    base_url = f"https://127.0.0.1:{tls_port}"
-    callback_secret = secrets.token_urlsafe(24)
-    db = connection.settings_dict
-
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "booking_project.settings",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DJANGO_CSRF_TRUSTED_ORIGINS": base_url,
-        "DJANGO_BEHIND_PROXY": "1",
-        "SITE_URL": base_url,
-        "DATABASE_URL": f"postgres://{quote(db['USER'])}:{quote(db['PASSWORD'] or '')}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "REDIS_URL": cache_url,
-        "CELERY_BROKER_URL": broker_url,
-        "CELERY_PAYMENTS_QUEUE": "payments",
-        "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
-        "DARAJA_BASE_URL": f"http://127.0.0.1:{sim_port}",
-        "DARAJA_CALLBACK_BASE_URL": base_url,
-        "MPESA_CALLBACK_SECRET": callback_secret,
-        # Every client (the simulator's callback, booking_flow) trusts the self-signed certificate.
-        "REQUESTS_CA_BUNDLE": str(cert),
-        "SSL_CERT_FILE": str(cert),
-        "GUNICORN_WORKERS": "1",
-        "GUNICORN_THREADS": "4",
-        "PYTHONUNBUFFERED": "1",
-    }
-    env.pop("DJANGO_DEBUG", None)
-    env.pop("CELERY_TASK_ALWAYS_EAGER", None)
-    procs = Processes(log_dir, env)
-
-    site = tmp_path / "booking.conf"
-    site.write_text(
-        render_nginx_conf(
-            web_ports=web_ports, http_port=http_port, tls_port=tls_port, tls_dir=tmp_path / "tls", log_dir=log_dir
-        )
-    )
-    main_conf = tmp_path / "nginx.conf"
-    main_conf.write_text(nginx_main_conf(tmp_path, site))
-    test = subprocess.run(
-        [NGINX, "-t", "-c", str(main_conf), "-e", str(log_dir / "nginx-t.log")], capture_output=True, text=True
-    )
-    assert test.returncode == 0, test.stderr
-
+    procs, log_dir, base_url, cert = kit.procs, kit.log_dir, kit.base_url, kit.cert
     try:
-        seeded = subprocess.run(
-            [sys.executable, "manage.py", "seed_demo", "--skip-checks"],
-            cwd=BASE,
-            env=env,
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert seeded.returncode == 0, seeded.stdout + seeded.stderr
-        procs.start("simulator", [sys.executable, "manage.py", "daraja_simulator", "--port", str(sim_port)])
-        web = exec_start("booking-web@.service")
-        for i, port in enumerate(web_ports):
-            procs.start(
-                f"web{i}",
-                web,
-                GUNICORN_BIND=f"127.0.0.1:{port}",
-                GUNICORN_ACCESSLOG=str(log_dir / f"gunicorn{i}.access.log"),
-            )
+        kit.seed()
+        kit.start_simulator()
+        for i in range(2):
+            kit.start_web(i)
         for queue in ("payments", "default"):
-            procs.start(f"worker-{queue}", [*exec_start(f"booking-worker-{queue}.service"), "--concurrency=1"])
-        beat = exec_start("booking-beat.service")
-        beat = [a.replace("/var/lib/booking/", f"{tmp_path}/") for a in beat]
-        procs.start("beat", beat)
-        procs.start("nginx", [NGINX, "-c", str(main_conf), "-e", str(log_dir / "nginx-main.error.log")])
-
-        def ready():
-            procs.alive()
-            try:
-                return requests.get(f"{base_url}/healthz/ready", timeout=2, verify=str(cert)).status_code == 200
-            except requests.RequestException:
-                return False
-
-        wait_for(ready, timeout=60, what="/healthz/ready through nginx", every=0.5)
-        for name in ("worker-payments", "worker-default"):
-            wait_for(lambda n=name: procs.alive() or "ready." in procs.log(n), timeout=60, what=name)
+            kit.start_worker(queue)
+        kit.start_beat()
+        kit.start_nginx()
+        kit.wait_ready()
+        for queue in ("payments", "default"):
+            kit.wait_worker(queue)
 
         # Plain http redirects to https; static files come from nginx itself.
-        redirect = requests.get(f"http://127.0.0.1:{http_port}/therapists/", allow_redirects=False, timeout=5)
+        redirect = requests.get(f"http://127.0.0.1:{kit.http_port}/therapists/", allow_redirects=False, timeout=5)
         assert redirect.status_code == 301 and redirect.headers["Location"].startswith("https://"), redirect.headers
         static = requests.get(f"{base_url}/static/js/booking.js", timeout=5, verify=str(cert))
         assert static.status_code == 200 and "immutable" in static.headers.get("Cache-Control", "")
@@ -303,7 +106,7 @@ def test_the_kit_books_and_pays_through_nginx(tmp_path, monkeypatch):
         assert flow.run(args) == 0
         procs.alive()
     finally:
-        procs.stop_all()
+        kit.stop_all()
 
     session = Session.objects.order_by("-created_at").first()
     assert (session.status, session.payment_status) == ("confirmed", "paid")
@@ -320,7 +123,7 @@ def test_the_kit_books_and_pays_through_nginx(tmp_path, monkeypatch):
         assert (log_dir / f"gunicorn{i}.access.log").read_text().strip(), f"web{i} served nothing"
     assert not any("/api/pay/cb/" in (log_dir / f"gunicorn{i}.access.log").read_text() for i in range(2))
     for log in log_dir.glob("*access.log"):
-        assert callback_secret not in log.read_text(), f"the callback secret is in {log.name}"
+        assert kit.callback_secret not in log.read_text(), f"the callback secret is in {log.name}"
     # The payment tasks ran on the payments worker, none on the default one.
     received = re.compile(r"Task payments_app\.tasks\.\w+\[[^\]]+\] received")
     assert received.search(procs.log("worker-payments")), procs.log("worker-payments")[-3000:]

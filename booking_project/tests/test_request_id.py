@@ -148,3 +148,63 @@ def test_log_format_json_in_settings(monkeypatch):
     finally:
         monkeypatch.delenv("LOG_FORMAT")
         importlib.reload(base)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_bookings_request_id_is_on_the_json_log_lines_of_its_tasks_in_a_real_worker(tmp_path):
+    """The kit's gunicorn and default worker as subprocesses (booking_project/tests/kit.py), LOG_FORMAT=json:
+    the id a booking request was given is on the worker's JSON line for each task that request queued,
+    and the next request's tasks carry the next id, not a leftover."""
+    import uuid
+
+    import requests
+    from rest_framework.authtoken.models import Token
+
+    from sessions_app.models import TherapistProfile, User
+    from sessions_app.tests.celery_workers import redis_url, wait_for
+
+    from .kit import FORWARDED, Kit, bookable
+
+    kit = Kit(tmp_path, cache_url=redis_url(11), broker_url=redis_url(13), LOG_FORMAT="json")
+    ids = [f"req-booking-{uuid.uuid4().hex[:12]}", f"req-booking-{uuid.uuid4().hex[:12]}"]
+    try:
+        kit.seed()
+        kit.start_web(0)
+        kit.start_worker("default")
+        kit.wait_web(0)
+        kit.wait_worker("default")
+        token = Token.objects.create(user=User.objects.get(email="client2@example.com")).key
+        therapist = TherapistProfile.objects.get(user__email="therapist1@example.com")
+        slots = [s for s in bookable(kit.web_url(0), verify=True, headers=FORWARDED) if s[0] == therapist]
+        for rid, (_, session_type, start) in zip(ids, slots, strict=False):
+            response = requests.post(
+                f"{kit.web_url(0)}/api/sessions/request",
+                json={"therapist": therapist.pk, "session_type": session_type.pk, "start": start},
+                headers={**FORWARDED, "Authorization": f"Token {token}", "X-Request-ID": rid},
+                timeout=30,
+            )
+            assert response.status_code == 201 and response.headers["X-Request-ID"] == rid, response.text
+
+        def task_lines(rid: str) -> list[dict]:
+            lines = []
+            for raw in kit.procs.log("worker-default").splitlines():
+                try:
+                    line = json.loads(raw)
+                except ValueError:
+                    continue  # the console email backend's output
+                if isinstance(line, dict) and line.get("request_id") == rid and "succeeded" in line["message"]:
+                    lines.append(line)
+            return lines
+
+        for rid in ids:
+            wait_for(lambda r=rid: task_lines(r), timeout=30, what=f"the worker's JSON line of {rid}'s task")
+        kit.procs.alive()
+    finally:
+        kit.stop_all()
+    for rid in ids:
+        for line in task_lines(rid):
+            assert line["logger"].startswith("celery") and "notifications_app.tasks." in line["message"], line
+    # One task run per request, each under its own request's id: none leaked into the other's.
+    tasks = [line["message"].split("[", 1)[1].split("]", 1)[0] for rid in ids for line in task_lines(rid)]
+    assert len(tasks) == len(set(tasks)) >= 2, tasks
