@@ -397,6 +397,26 @@ def correction_request_create(*, user: User, message: str) -> CorrectionRequest:
     return request
 
 
+def correction_request_handle(
+    *, request: CorrectionRequest, actor: User, status: str, staff_note: str = ""
+) -> CorrectionRequest:
+    """Staff record what they did about a correction request (and who, and when)."""
+    if not actor.is_staff:
+        raise NotAllowed("Only staff answer correction requests.")
+    if status not in CorrectionRequest.Status.values:
+        raise ValidationFailed("Choose a status from the list.", field="status")
+    with transaction.atomic():
+        locked = CorrectionRequest.objects.select_for_update().get(pk=request.pk)
+        locked.status = status
+        locked.staff_note = (staff_note or "").strip()
+        if status == CorrectionRequest.Status.OPEN:
+            locked.handled_by, locked.handled_at = None, None
+        elif locked.handled_at is None or locked.handled_by_id != actor.pk:
+            locked.handled_by, locked.handled_at = actor, timezone.now()
+        locked.save(update_fields=["status", "staff_note", "handled_by", "handled_at"])
+    return locked
+
+
 # --- Erasure -----------------------------------------------------------------------------------
 
 

@@ -23,5 +23,10 @@ urlpatterns = [
         name="password_reset_confirm",
     ),
     path("password-reset/done/", accounts.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path("profile/data/", accounts.my_data, name="my_data"),
+    path("profile/data/download/", accounts.my_data_download, name="my_data_download"),
+    path("profile/data/correct/", accounts.correction_request, name="correction_request"),
+    path("profile/delete/", accounts.delete_account, name="delete_account"),
+    path("account-deleted/", accounts.account_deleted, name="account_deleted"),
     path("privacy/", accounts.privacy, name="privacy"),
 ]
