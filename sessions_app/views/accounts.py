@@ -24,6 +24,7 @@ from ..exceptions import NotAllowed, ValidationFailed
 from ..forms import CorrectionRequestForm, DeleteAccountForm, LoginForm, ProfileForm, SignupForm
 from ..http import client_ip
 from ..services import data_rights
+from ..services.retention import retention_periods
 from .common import client_login_required
 
 
@@ -142,7 +143,8 @@ def profile(request):
 
 def privacy(request):
     contact = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
-    return render(request, "sessions_app/privacy.html", {"contact_email": contact})
+    retention = {kind: period.days for kind, period in retention_periods().items()}
+    return render(request, "sessions_app/privacy.html", {"contact_email": contact, "retention": retention})
 
 
 # --- Data rights --------------------------------------------------------------------------------

@@ -151,3 +151,11 @@ def test_a_therapist_with_sessions_ahead_sees_why_and_cannot_delete(client):
     assert response.status_code == 409 and session.reference in response.content.decode()
     therapist.refresh_from_db()
     assert therapist.is_active and therapist.erased_at is None
+
+
+def test_the_privacy_notice_states_the_retention_periods_in_force(client, settings):
+    settings.RETENTION_CALLBACK_PAYLOAD_DAYS = 45
+    settings.RETENTION_AUDIT_DAYS = 1000
+    html = client.get(reverse("sessions:privacy")).content.decode()
+    assert "removed after 45 days" in html and "kept 1000 days" in html
+    assert "from your profile" in html
