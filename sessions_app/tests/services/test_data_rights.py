@@ -425,3 +425,12 @@ def test_staff_answer_a_correction_request():
     assert (done.status, done.handled_by, done.staff_note) == ("done", staff, "Fixed") and done.handled_at
     with pytest.raises(NotAllowed):
         data_rights.correction_request_handle(request=request, actor=ClientFactory(), status="open")
+
+
+def test_the_system_check_warns_about_an_unclassified_model(monkeypatch):
+    from sessions_app.checks import data_map_is_complete
+
+    assert data_map_is_complete(None) == []
+    monkeypatch.delitem(data_rights.DATA_MAP, "sessions_app.TimeOff")
+    (warning,) = data_map_is_complete(None)
+    assert warning.id == "booking.W101" and warning.msg.startswith("sessions_app.TimeOff: not in DATA_MAP")
