@@ -38,4 +38,6 @@ app.conf.beat_schedule = {
         "task": "notifications_app.tasks.requeue_stale_notifications",
         "schedule": crontab(minute="*/10"),
     },
+    # Nightly, in the quiet hour (Africa/Nairobi): what is past its retention period goes.
+    "apply-retention": {"task": "sessions_app.tasks.apply_retention", "schedule": crontab(hour=3, minute=17)},
 }

@@ -13,6 +13,7 @@ from .exceptions import BookingError
 from .http import client_ip
 from .models import (
     AuditEntry,
+    CorrectionRequest,
     SensitiveAccess,
     Session,
     SessionEvent,
@@ -454,3 +455,27 @@ class SensitiveAccessAdmin(LargeTableAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(CorrectionRequest)
+class CorrectionRequestAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """A person's request to correct their data: staff correct it (in the person's record) and say what they did."""
+
+    list_display = ["id", "created_at", "status", "user", "handled_by", "handled_at"]
+    list_filter = ["status", ("created_at", admin.DateFieldListFilter)]
+    list_select_related = ["user", "handled_by"]
+    fields = ["user", "created_at", "message", "status", "staff_note", "handled_by", "handled_at"]
+    readonly_fields = ["user", "created_at", "message", "handled_by", "handled_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        from .services.data_rights import correction_request_handle
+
+        correction_request_handle(
+            request=obj, actor=request.user, status=obj.status, staff_note=form.cleaned_data.get("staff_note", "")
+        )

@@ -19,3 +19,21 @@ def refuse_dev_secret_key(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register()
+def data_map_is_complete(app_configs, **kwargs):
+    """Every text column of every model is classified in DATA_MAP, so the export and erasure cover it."""
+    from django.core.checks import Warning
+
+    from .services.data_rights import data_map_problems
+
+    return [
+        Warning(
+            problem,
+            hint="Classify it in sessions_app/services/data_rights.py DATA_MAP (personal or not_personal, "
+            "owners, erase): otherwise the data export and account deletion miss it.",
+            id="booking.W101",
+        )
+        for problem in data_map_problems()
+    ]

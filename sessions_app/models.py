@@ -53,6 +53,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.CLIENT)
     time_zone = models.CharField(max_length=64, choices=TIME_ZONE_CHOICES, default="Africa/Nairobi")
     privacy_consent_at = models.DateTimeField(null=True, blank=True)
+    # Set when the person deleted their account: the row stays (money and history point at it), its
+    # personal data is gone (sessions_app.services.data_rights.user_erase).
+    erased_at = models.DateTimeField(null=True, blank=True, editable=False)
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
@@ -545,3 +548,30 @@ class SensitiveAccess(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Access records are append-only.")
+
+
+class CorrectionRequest(models.Model):
+    """A person asks staff to correct what we hold about them (Kenya DPA 2019 s.26(d), s.40)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        DONE = "done", "Corrected"
+        REFUSED = "refused", "Refused, with reason"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="correction_requests")
+    message = models.TextField(help_text="What is wrong and what it should say, in the person's words.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    staff_note = models.TextField(blank=True, help_text="What was done, or why not (the person is told).")
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    handled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "created_at"], name="correction_status_idx")]
+
+    def __str__(self) -> str:
+        # Never the message: it is the person's own words about their data.
+        return f"Correction request {self.pk or '-'} ({self.get_status_display()})"

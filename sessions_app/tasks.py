@@ -1,9 +1,16 @@
 from celery import shared_task
 
 from . import services
+from .services.retention import retention_apply
 
 
 @shared_task(name="sessions_app.tasks.expire_stale_sessions")
 def expire_stale_sessions() -> int:
     """Beat task: expire unanswered requests and unpaid approvals. Safe to run twice."""
     return services.sessions_expire_due()
+
+
+@shared_task(name="sessions_app.tasks.apply_retention")
+def apply_retention() -> dict:
+    """Beat task, nightly: anonymise or delete what is past its retention period. Safe to run twice."""
+    return retention_apply()

@@ -223,6 +223,22 @@ BOOKING_REQUESTS_PER_DAY = env.int("BOOKING_REQUESTS_PER_DAY", default=10)  # pe
 # Publishing a new text = a new template file and a new version here; everyone is asked again at their
 # next request (sessions_app.middleware.ConsentMiddleware). Old files stay: they are what was agreed to.
 CONSENT_VERSIONS = {"terms": "1", "privacy": "2"}
+# --- Retention (README "Your data and retention": each default and its reason) ---------------
+# Days kept before the nightly job (sessions_app.services.retention) anonymises or deletes them.
+RETENTION_CALLBACK_PAYLOAD_DAYS = env.int("RETENTION_CALLBACK_PAYLOAD_DAYS", default=90)  # payer phone in raw callbacks
+RETENTION_NOTIFICATION_DAYS = env.int("RETENTION_NOTIFICATION_DAYS", default=180)  # address and errors of sent emails
+RETENTION_AUDIT_DAYS = env.int("RETENTION_AUDIT_DAYS", default=730)  # the staff access record
+RETENTION_CLOSED_REQUEST_DAYS = env.int("RETENTION_CLOSED_REQUEST_DAYS", default=90)  # expired / declined requests
+RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=500)
+for _name in (
+    "RETENTION_CALLBACK_PAYLOAD_DAYS",
+    "RETENTION_NOTIFICATION_DAYS",
+    "RETENTION_AUDIT_DAYS",
+    "RETENTION_CLOSED_REQUEST_DAYS",
+    "RETENTION_BATCH_SIZE",
+):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be a whole number of at least 1, not {globals()[_name]}.")
 
 # --- Daraja (M-Pesa) -------------------------------------------------------
 DARAJA_BASE_URL = env.str("DARAJA_BASE_URL", default="http://127.0.0.1:8001").rstrip("/")

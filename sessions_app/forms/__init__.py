@@ -1,6 +1,6 @@
 """The site's forms, by area: accounts, the client's booking pages, the therapist's dashboard."""
 
-from .accounts import LoginForm, ProfileForm, SignupForm
+from .accounts import CorrectionRequestForm, DeleteAccountForm, LoginForm, ProfileForm, SignupForm
 from .booking import (
     BookingDetailsForm,
     CancelForm,
@@ -24,6 +24,8 @@ from .dashboard import (
 __all__ = [
     "BookingDetailsForm",
     "CancelForm",
+    "CorrectionRequestForm",
+    "DeleteAccountForm",
     "ChooseSessionTypeForm",
     "ChooseTherapistForm",
     "DayForm",

@@ -177,3 +177,61 @@ class ProfileForm(forms.Form):
 
     def clean_phone(self) -> str:
         return _clean_phone_e164(self.cleaned_data["phone"])
+
+
+# --- Data rights ---------------------------------------------------------------------------
+
+CORRECTION_MAX_CHARS = 2000
+ERASE_PASSWORD_LIMIT = 5  # wrong passwords on the delete form, per account, in ERASE_PASSWORD_WINDOW
+ERASE_PASSWORD_WINDOW = 15 * 60
+
+
+class CorrectionRequestForm(forms.Form):
+    message = forms.CharField(
+        label="What should we correct?",
+        max_length=CORRECTION_MAX_CHARS,
+        help_text="Say what is wrong and what it should say. Staff answer within 14 days.",
+        widget=forms.Textarea(attrs={"rows": 6}),
+    )
+
+    def clean_message(self) -> str:
+        text = self.cleaned_data["message"].strip()
+        if not text:
+            raise forms.ValidationError("Tell us what is wrong and what it should say.", code="required")
+        return text
+
+
+class DeleteAccountForm(forms.Form):
+    """The person's password and an explicit "I understand": deleting cannot be undone."""
+
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    understood = forms.BooleanField(
+        label="I understand that my account and my data will be deleted for good, and that this cannot be undone.",
+        error_messages={"required": "Tick the box to confirm that you understand this cannot be undone."},
+    )
+
+    def __init__(self, *args, user: User, **kwargs):
+        self.user = user
+        self.locked = False
+        super().__init__(*args, **kwargs)
+
+    def clean_password(self) -> str:
+        from .. import ratelimit
+
+        password = self.cleaned_data["password"]
+        scope, ident = "erase-password", str(self.user.pk)
+        if ratelimit.is_limited(scope=scope, ident=ident, limit=ERASE_PASSWORD_LIMIT, window=ERASE_PASSWORD_WINDOW):
+            self.locked = True
+            raise forms.ValidationError("Too many wrong passwords. Try again in 15 minutes.", code="locked")
+        if not self.user.check_password(password):
+            try:
+                ratelimit.hit(scope=scope, ident=ident, limit=ERASE_PASSWORD_LIMIT, window=ERASE_PASSWORD_WINDOW)
+            except RateLimited:
+                pass
+            raise forms.ValidationError("That is not your password.", code="wrong_password")
+        ratelimit.release(scope=scope, ident=ident, window=ERASE_PASSWORD_WINDOW)
+        return password

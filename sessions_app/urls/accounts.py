@@ -26,4 +26,9 @@ urlpatterns = [
     path("privacy/", privacy.privacy, name="privacy"),
     path("terms/", privacy.terms, name="terms"),
     path("consent/", privacy.consent, name="consent"),
+    path("profile/data/", accounts.my_data, name="my_data"),
+    path("profile/data/download/", accounts.my_data_download, name="my_data_download"),
+    path("profile/data/correct/", accounts.correction_request, name="correction_request"),
+    path("profile/delete/", accounts.delete_account, name="delete_account"),
+    path("account-deleted/", accounts.account_deleted, name="account_deleted"),
 ]

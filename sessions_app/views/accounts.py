@@ -1,21 +1,28 @@
-"""Accounts: sign up, log in (rate limited), log out, password reset and change, profile, privacy notice."""
+"""Accounts: sign up, log in (rate limited), log out, password reset and change, profile, privacy notice;
+the person's data rights (a copy of their data, a correction request, deleting the account)."""
 
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
+from django.http import JsonResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse_lazy
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET
 from django.views.generic import TemplateView
 
 from .. import services
-from ..exceptions import ValidationFailed
-from ..forms import LoginForm, ProfileForm, SignupForm
+from ..exceptions import NotAllowed, ValidationFailed
+from ..forms import CorrectionRequestForm, DeleteAccountForm, LoginForm, ProfileForm, SignupForm
 from ..http import client_ip
+from ..services import data_rights
 from .common import client_login_required
 
 
@@ -131,3 +138,101 @@ def profile(request):
             messages.success(request, "Your profile is saved.")
             return redirect("sessions:profile")
     return render(request, "registration/profile.html", {"form": form})
+
+
+# --- Data rights --------------------------------------------------------------------------------
+
+
+def _readable(value) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, indent=1)
+    return str(value)
+
+
+def _readable_sections(export: dict) -> list[dict]:
+    """The export's rows as (label, value) pairs in plain words, for the HTML page."""
+    sections = []
+    for section in export["sections"]:
+        rows = []
+        for row in section["rows"]:
+            pairs = []
+            for key, value in row.items():
+                if key.endswith("_label"):
+                    continue
+                shown = row.get(f"{key}_label", value)
+                pairs.append((key.removesuffix("_id").replace("_", " ").capitalize(), _readable(shown)))
+            rows.append({"id": row["id"], "pairs": pairs})
+        sections.append({**section, "rows": rows})
+    return sections
+
+
+@client_login_required
+@require_GET
+def my_data(request):
+    """Everything we hold about the signed-in person, on one readable page (the JSON download has the same)."""
+    export = data_rights.user_export(user=request.user)
+    return render(
+        request,
+        "registration/my_data.html",
+        {"export": export, "sections": _readable_sections(export)},
+    )
+
+
+@client_login_required
+@require_GET
+def my_data_download(request):
+    export = data_rights.user_export(user=request.user)
+    response = JsonResponse(export, json_dumps_params={"ensure_ascii": False, "indent": 2})
+    stamp = timezone.localtime().strftime("%Y%m%d")
+    response["Content-Disposition"] = f'attachment; filename="my-data-{stamp}.json"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@client_login_required
+def correction_request(request):
+    form = CorrectionRequestForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            data_rights.correction_request_create(user=request.user, message=form.cleaned_data["message"])
+        except ValidationFailed as exc:
+            form.add_error("message" if exc.field == "message" else None, exc.message)
+        except NotAllowed as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, "Thank you. Your request is with our staff; they will answer within 14 days.")
+            return redirect("sessions:profile")
+    return render(request, "registration/correction_request.html", {"form": form})
+
+
+@sensitive_post_parameters("password")
+@client_login_required
+def delete_account(request):
+    """Deleting one's account: the consequences first, then the password and an explicit confirmation."""
+    preview = data_rights.user_erase_preview(user=request.user)
+    form = DeleteAccountForm(request.POST if request.method == "POST" else None, user=request.user)
+    status = 200
+    if request.method == "POST":
+        if preview["refusal"]:
+            form.add_error(None, preview["refusal"])
+            status = 409
+        elif form.is_valid():
+            try:
+                data_rights.user_erase(user=request.user, source="web", source_ip=client_ip(request))
+            except NotAllowed as exc:
+                form.add_error(None, exc.message)
+                status = 409
+            else:
+                logout(request)
+                return redirect("sessions:account_deleted")
+        elif form.locked:
+            status = 429
+    return render(request, "registration/delete_account.html", {"form": form, "preview": preview}, status=status)
+
+
+def account_deleted(request):
+    return render(request, "registration/account_deleted.html")

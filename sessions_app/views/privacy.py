@@ -14,6 +14,7 @@ from ..http import client_ip
 from ..middleware import consent_remember
 from ..selectors.privacy import consent_missing, consent_versions
 from ..services.consent import consent_record
+from ..services.retention import retention_periods
 from .accounts import _safe_next
 from .common import client_login_required
 
@@ -26,7 +27,11 @@ def legal_template(document: str, version: str | None = None) -> str:
 
 
 def _legal_context() -> dict:
-    return {"contact_email": parseaddr(settings.DEFAULT_FROM_EMAIL)[1], "versions": consent_versions()}
+    return {
+        "contact_email": parseaddr(settings.DEFAULT_FROM_EMAIL)[1],
+        "versions": consent_versions(),
+        "retention": {kind: period.days for kind, period in retention_periods().items()},
+    }
 
 
 def _legal_page(request, document: str):

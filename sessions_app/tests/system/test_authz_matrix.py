@@ -68,6 +68,7 @@ SKIPPED = {
     "password-reset/done/": "public: reset done",
     "privacy/": "public: privacy notice",
     "terms/": "public: terms of use",
+    "account-deleted/": "public: the page after an account is deleted (says only that)",
     "therapists/": "public: the directory",
     "therapists/<int:pk>/": "public: a therapist's page",
     "api/auth/token": "public: exchanges a password for a token",
@@ -96,6 +97,10 @@ CLASSIFIED: dict[str, Route] = {
     # Client pages
     "profile/": Route(PAGE, ("get", "post")),
     "profile/password/": Route(PAGE, ("get", "post")),
+    "profile/data/": Route(PAGE, ("get",)),
+    "profile/data/download/": Route(PAGE, ("get",)),
+    "profile/data/correct/": Route(PAGE, ("get", "post")),
+    "profile/delete/": Route(PAGE, ("get", "post")),
     "book/": Route(PAGE, ("get", "post")),
     "book/time/": Route(PAGE, ("get", "post")),
     "book/details/": Route(PAGE, ("get", "post")),

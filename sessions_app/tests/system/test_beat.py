@@ -87,6 +87,7 @@ def test_lock_lengths_are_a_little_shorter_than_each_period():
         "sweep-unprocessed-callbacks": 54.0,
         "send-session-reminders": 270.0,  # crontab */5
         "requeue-stale-notifications": 540.0,  # crontab */10
+        "apply-retention": 54.0,  # crontab nightly: 60 s is always safe for a crontab
     }
 
 
@@ -117,6 +118,22 @@ def _stale_notification_world(session_type):
     Notification.objects.filter(pk=notification.pk).update(updated_at=notification.created_at.replace(year=2020))
 
 
+def _retention_world(session_type):
+    from payments_app.tests.factories import MpesaCallbackFactory
+
+    MpesaCallbackFactory(received_at=timezone.now() - dt.timedelta(days=400))
+
+
+RETENTION_NONE = {
+    "callbacks_redacted": 0,
+    "attempt_payloads_redacted": 0,
+    "notifications_anonymised": 0,
+    "audit_deleted": 0,
+    "requests_anonymised": 0,
+    "dry_run": False,
+}
+
+
 def _nothing(session_type):
     """The payment sweepers' due worlds need the Daraja simulator; payments_app/tests/test_tasks.py runs
     them twice with one (test_stuck_sweeper_settles_with_daraja_when_it_has_answered, the callback
@@ -129,7 +146,10 @@ WORLDS = {
     "payments_app.tasks.sweep_unprocessed_callbacks": (_nothing, 0),
     "notifications_app.tasks.send_due_reminders": (_reminder_world, 1),
     "notifications_app.tasks.requeue_stale_notifications": (_stale_notification_world, 1),
+    "sessions_app.tasks.apply_retention": (_retention_world, RETENTION_NONE | {"callbacks_redacted": 1}),
 }
+# What a second run returns when it has nothing left to do (0 unless said here).
+NOTHING_LEFT = {"sessions_app.tasks.apply_retention": RETENTION_NONE}
 
 
 def test_every_beat_task_is_covered_here():
@@ -155,5 +175,5 @@ def test_each_periodic_job_run_twice_changes_nothing_the_second_time(
         assert task.apply().get() == first_result
     after_first = _state()
     with django_capture_on_commit_callbacks(execute=True):
-        assert task.apply().get() == 0
+        assert task.apply().get() == NOTHING_LEFT.get(task_name, 0)
     assert _state() == after_first
