@@ -170,6 +170,60 @@ DATA_MAP: dict[str, ModelSpec] = {
         title="Your correction requests",
         erase="The text is removed.",
     ),
+    "sessions_app.IntakeQuestion": _spec(
+        # A practitioner's own questions, the same for every client: no one's personal data.
+        not_personal={"kind", "text", "help_text", "choices"},
+    ),
+    "sessions_app.IntakeAnswer": _spec(
+        personal={"value", "question_text"},
+        not_personal={"kind"},
+        owners=("session__client",),
+        title="Your answers to intake questions",
+        erase="Deleted.",
+    ),
+    "sessions_app.Consent": _spec(
+        personal={"source_ip"},
+        not_personal={"document", "version"},
+        owners=("user",),
+        title="What you agreed to, and when",
+        erase="The versions and times stay, as proof of what was agreed; the network address is removed.",
+    ),
+    "sessions_app.SensitiveAccess": _spec(
+        personal={"reason", "path", "source_ip"},
+        not_personal={"actor_role", "kind"},
+        owners=("subject",),
+        title="Who read your booking notes and intake answers",
+        erase="Kept as the record of who read what; any text naming you and your network address are removed.",
+    ),
+    # --- payments_app
+    "payments_app.MoneyCase": _spec(
+        personal={"phone", "reason", "resolution_note"},
+        not_personal={"kind", "status", "receipt", "refund_reference"},
+        owners=("client",),
+        title="Money owed back to you",
+        erase="The phone is removed; amount, receipt, refund reference and date stay (the law keeps money records).",
+    ),
+    "payments_app.Refund": _spec(
+        personal={"result_desc", "result_payload"},
+        not_personal={
+            "method",
+            "status",
+            "originator_conversation_id",
+            "conversation_id",
+            "mpesa_reference",
+            "result_code",
+        },
+        owners=("case__client",),
+        title="Refunds to you",
+        erase="Phones in M-Pesa's answer are removed; amount, reference and date stay.",
+    ),
+    "payments_app.CreditEntry": _spec(
+        personal={"reason"},
+        not_personal={"kind"},
+        owners=("client",),
+        title="Your session credit",
+        erase="Any text naming you is removed; amounts and dates stay.",
+    ),
     # --- payments_app
     "payments_app.PaymentAttempt": _spec(
         personal={"phone", "payer_phone", "callback_payload", "problem_payload", "message"},
@@ -717,6 +771,44 @@ def _erase_sessions(user: User, session_ids: list[int], needles: list[str], resu
     _count(result, "sessions_app.TherapistNote", notes.delete()[0], deleted=True)
 
 
+def _erase_privacy_records(user: User, needles: list[str], result: ErasureResult) -> None:
+    from ..models import Consent, IntakeAnswer, SensitiveAccess
+
+    _count(
+        result, "sessions_app.IntakeAnswer", IntakeAnswer.objects.filter(session__client=user).delete()[0], deleted=True
+    )
+    _count(
+        result, "sessions_app.Consent", Consent.objects.filter(user=user).exclude(source_ip=None).update(source_ip=None)
+    )
+    accesses = SensitiveAccess.objects.filter(Q(subject=user) | Q(actor=user))
+    n = _scrub_rows(accesses, {"reason": "text", "path": "text"}, needles)
+    n += SensitiveAccess.objects.filter(actor=user).exclude(source_ip=None).update(source_ip=None)
+    _count(result, "sessions_app.SensitiveAccess", n)
+
+
+def _erase_money(user: User, needles: list[str], result: ErasureResult) -> None:
+    case_model = _model("payments_app.MoneyCase")
+    refund_model = _model("payments_app.Refund")
+    credit_model = _model("payments_app.CreditEntry")
+    if case_model is not None:
+        cases = case_model.objects.filter(client=user)
+        n = _scrub_rows(cases, {"phone": "clear", "reason": "text", "resolution_note": "text"}, needles)
+        _count(result, "payments_app.MoneyCase", n)
+    if refund_model is not None:
+        refunds = refund_model.objects.filter(case__client=user)
+        _count(
+            result,
+            "payments_app.Refund",
+            _scrub_rows(refunds, {"result_desc": "text", "result_payload": "json"}, needles),
+        )
+    if credit_model is not None:
+        _count(
+            result,
+            "payments_app.CreditEntry",
+            _scrub_rows(credit_model.objects.filter(client=user), {"reason": "text"}, needles),
+        )
+
+
 def _erase_practice(user: User, result: ErasureResult) -> None:
     from ..models import TimeOff, WeeklyAvailability
 
@@ -786,6 +878,8 @@ def user_erase(
         _erase_notifications(locked, session_ids, needles, result)
         _erase_audit(locked, needles, result)
         _erase_practice(locked, result)
+        _erase_privacy_records(locked, needles, result)
+        _erase_money(locked, needles, result)
         _count(
             result,
             "sessions_app.CorrectionRequest",
