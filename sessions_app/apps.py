@@ -7,4 +7,6 @@ class SessionsAppConfig(AppConfig):
     verbose_name = "Sessions"
 
     def ready(self):
-        from . import checks  # noqa: F401
+        from . import checks, receivers  # noqa: F401
+
+        receivers.connect()
