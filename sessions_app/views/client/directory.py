@@ -43,9 +43,8 @@ def directory(request):
         html = render_to_string("sessions_app/client/_directory_content.html", context, request=request)
         if cacheable:
             caching.store(key, version, html)
-    return render(
-        request, "sessions_app/client/directory.html", {**context, "directory_content": mark_safe(html)}
-    )  # noqa: S308 - our own template's output
+    content = mark_safe(html)  # noqa: S308 - our own template's output, escaped when it was rendered
+    return render(request, "sessions_app/client/directory.html", {**context, "directory_content": content})
 
 
 def therapist_detail(request, pk: int):
