@@ -69,6 +69,9 @@ class Pages(PageNumberPagination):
         paginator = self.django_paginator_class(queryset, page_size)
         number = self.get_page_number(request, paginator)
         offset = (number - 1) * page_size
+        if offset > 2**62:  # past any real end, and past what PostgreSQL's OFFSET (a bigint) takes
+            message = self.invalid_page_message.format(page_number=number, message="That page contains no results")
+            raise NotFound(message)
         rows = list(queryset.annotate(_total_rows=Window(Count("pk")))[offset : offset + page_size])
         total = rows[0]._total_rows if rows else queryset.count()
         paginator.__dict__["count"] = total  # Paginator.count is a cached_property: the one we just read

@@ -320,6 +320,7 @@ def test_list_pages_count_and_links_from_the_one_query():
     )
     past_the_end = api.get("/api/sessions", {"page": 4})
     assert past_the_end.status_code == 404
+    assert api.get("/api/sessions", {"page": "9" * 18}).status_code == 404  # no bigint overflow
     empty = api_as(ClientFactory()).get("/api/sessions").json()
     assert (empty["count"], empty["results"], empty["next"]) == (0, [], None)
 
