@@ -58,7 +58,7 @@ from sessions_app.models import Session, SessionEvent, User  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 NOTES = ROOT / "benchmarks" / "notes.md"
-PORT = 8730
+PORT = int(os.environ.get("BENCH_PORT", "8730"))  # another port when another bench runs alongside
 SIM_PORT = int(settings.DARAJA_BASE_URL.rsplit(":", 1)[1])
 CONNECTIONS = 8
 PAIRS = 3  # each scenario runs in this many turns, each right after a turn of its baseline

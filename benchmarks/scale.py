@@ -28,8 +28,10 @@ from benchmarks import scale_data, servers
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 PG = {"host": "127.0.0.1", "user": "postgres"}
-DBS = {"small": "booking_scale_small", "large": "booking_scale_large"}
-PORT = 8750
+# BENCH_SCALE_SUFFIX and BENCH_SCALE_PORT keep two runs on one machine apart (their own databases and ports).
+_SUFFIX = os.environ.get("BENCH_SCALE_SUFFIX", "")
+DBS = {"small": f"booking_scale_small{_SUFFIX}", "large": f"booking_scale_large{_SUFFIX}"}
+PORT = int(os.environ.get("BENCH_SCALE_PORT", "8750"))
 ADMIN_LIMIT_MS = 300.0
 FLAT_RATIO = 1.5
 

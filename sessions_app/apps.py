@@ -9,7 +9,7 @@ class SessionsAppConfig(AppConfig):
     def ready(self):
         from django.contrib.auth.signals import user_logged_in
 
-        from . import checks  # noqa: F401
+        from . import checks, receivers  # noqa: F401
         from .middleware import consent_remember
 
         def remember_consent(sender, request, user, **kwargs):
@@ -18,3 +18,5 @@ class SessionsAppConfig(AppConfig):
                 consent_remember(request, user)
 
         user_logged_in.connect(remember_consent, dispatch_uid="sessions_app.remember_consent", weak=False)
+
+        receivers.connect()

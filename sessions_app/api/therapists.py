@@ -254,7 +254,8 @@ class TherapistSlotListApi(UserZoneMixin, APIView):
             raise ValidationError({"to": ["Must be after from."]})
         if window_end - window_start > dt.timedelta(days=SLOTS_MAX_WINDOW_DAYS):
             raise ValidationError({"to": [f"The window can be at most {SLOTS_MAX_WINDOW_DAYS} days long."]})
-        slots = selectors.free_slots(
+        # Cached per therapist under a version their changes bump; notice and furthest date applied per read.
+        slots = selectors.free_slots_cached(
             therapist=therapist, session_type=session_type, window_start=window_start, window_end=window_end
         )
         data = {

@@ -19,12 +19,11 @@ from .sessions import (
     sessions_for_therapist,
     sessions_visible_to,
 )
-from .slots import day_window, free_slots, next_free_slots, slot_is_free
+from .slots import day_window, free_slots, free_slots_cached, next_free_slots, slot_is_free
 from .therapists import (
     BOOKED_STATUSES,
     DASHBOARD_LISTS,
     DIRECTORY_OPTIONS_CACHE_KEY,
-    DIRECTORY_OPTIONS_TTL,
     NEVER_HAPPENED,
     UNPAID_PAYMENT_STATUSES,
     directory_filter_options,
@@ -43,12 +42,12 @@ __all__ = [
     "BOOKED_STATUSES",
     "DASHBOARD_LISTS",
     "DIRECTORY_OPTIONS_CACHE_KEY",
-    "DIRECTORY_OPTIONS_TTL",
     "NEVER_HAPPENED",
     "UNPAID_PAYMENT_STATUSES",
     "day_window",
     "directory_filter_options",
     "free_slots",
+    "free_slots_cached",
     "next_free_slots",
     "session_cancellation_policy",
     "session_get_visible",

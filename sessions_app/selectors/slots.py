@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.utils import timezone
 
+from .. import caching
 from ..models import MAX_SESSION_LENGTH, Session, SessionType, TherapistProfile, TimeOff, WeeklyAvailability
 
 
@@ -39,15 +40,36 @@ def free_slots(
     furthest booking date. Three queries whatever the window's length.
     """
     now = now or timezone.now()
-    tz = therapist.tz
-    duration = dt.timedelta(minutes=session_type.duration_minutes)
-    buffer = dt.timedelta(minutes=therapist.buffer_minutes)
-    step = dt.timedelta(minutes=settings.BOOKING_SLOT_STEP_MINUTES)
-
     earliest = max(window_start, now + dt.timedelta(hours=therapist.min_notice_hours))
     latest = min(window_end, now + dt.timedelta(days=therapist.max_advance_days))
     if earliest >= latest:
         return []
+    return _open_starts(
+        therapist=therapist,
+        session_type=session_type,
+        earliest=earliest,
+        latest=latest,
+        exclude_session_id=exclude_session_id,
+    )
+
+
+def _open_starts(
+    *,
+    therapist: TherapistProfile,
+    session_type: SessionType,
+    earliest: dt.datetime,
+    latest: dt.datetime,
+    exclude_session_id: int | None = None,
+) -> list[dt.datetime]:
+    """Start times in [earliest, latest) inside the weekly hours and clear of time off and bookings.
+
+    No notice or furthest date here (free_slots applies them): the result for a window depends only
+    on the rows, so that free_slots_cached can keep it and apply those two bounds on every read.
+    """
+    tz = therapist.tz
+    duration = dt.timedelta(minutes=session_type.duration_minutes)
+    buffer = dt.timedelta(minutes=therapist.buffer_minutes)
+    step = dt.timedelta(minutes=settings.BOOKING_SLOT_STEP_MINUTES)
 
     hours_by_weekday: dict[int, list[tuple[dt.time, dt.time]]] = defaultdict(list)
     for weekday, start_time, end_time in WeeklyAvailability.objects.filter(therapist=therapist).values_list(
@@ -122,3 +144,40 @@ def next_free_slots(
     return free_slots(
         therapist=therapist, session_type=session_type, window_start=now, window_end=now + dt.timedelta(days=days)
     )[:count]
+
+
+def free_slots_cached(
+    *,
+    therapist: TherapistProfile,
+    session_type: SessionType,
+    window_start: dt.datetime,
+    window_end: dt.datetime,
+    now: dt.datetime | None = None,
+) -> list[dt.datetime]:
+    """free_slots, for a read path (the slots API): the same answer, from the cache when it can.
+
+    What is cached is the therapist's open start times over the window's whole days (their zone),
+    under the therapist's slots version (sessions_app/caching.py: bumped by every save or delete
+    of their sessions, hours, time off or profile); the notice, the furthest date and the window
+    are applied on every read, so time passing never makes it stale. Never for a booking's own
+    check (slot_is_free reads the rows under the therapist's lock).
+    """
+    now = now or timezone.now()
+    earliest = max(window_start, now + dt.timedelta(hours=therapist.min_notice_hours))
+    latest = min(window_end, now + dt.timedelta(days=therapist.max_advance_days))
+    if earliest >= latest:
+        return []
+    tz = therapist.tz
+    day_from = window_start.astimezone(tz).date()
+    day_to = (window_end - dt.timedelta(microseconds=1)).astimezone(tz).date()
+    span_start = day_window(day=day_from, tz=tz)[0]
+    span_end = day_window(day=day_to, tz=tz)[1]
+    key = (
+        f"slots:{therapist.pk}:{session_type.duration_minutes}:{therapist.buffer_minutes}:{therapist.time_zone}:"
+        f"{settings.BOOKING_SLOT_STEP_MINUTES}:{day_from.isoformat()}:{day_to.isoformat()}"
+    )
+    version, starts = caching.lookup(caching.slots_name(therapist.pk), key)
+    if starts is None:
+        starts = _open_starts(therapist=therapist, session_type=session_type, earliest=span_start, latest=span_end)
+        caching.store(key, version, starts)
+    return [start for start in starts if earliest <= start < latest]

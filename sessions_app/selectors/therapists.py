@@ -6,10 +6,10 @@ import datetime as dt
 import logging
 from collections import defaultdict
 
-from django.core.cache import cache
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from .. import caching
 from ..models import MAX_SESSION_LENGTH, Session, SessionType, TherapistProfile, TimeOff, WeeklyAvailability
 from .slots import day_window
 
@@ -83,22 +83,16 @@ def therapists_bookable_page(
     return rows[:per_page], len(rows) > per_page
 
 
-DIRECTORY_OPTIONS_CACHE_KEY = "sessions:directory-filter-options:v1"
-# The lists change when a therapist edits their profile; a minute's delay is fine for a filter.
-DIRECTORY_OPTIONS_TTL = 60
+DIRECTORY_OPTIONS_CACHE_KEY = "sessions:directory-filter-options:v2"
 
 
 def directory_filter_options() -> dict[str, list[str]]:
     """Every specialty and language among therapists taking clients, for the directory's filters.
 
-    Cached for DIRECTORY_OPTIONS_TTL seconds: it reads every such profile, on every
-    directory page. A cache that is down only costs the query.
+    Cached under the directory's version (sessions_app/caching.py, bumped when a profile
+    changes): it reads every such profile. A cache that is down only costs the query.
     """
-    try:
-        cached = cache.get(DIRECTORY_OPTIONS_CACHE_KEY)
-    except Exception:  # noqa: BLE001 - the cache is an optimisation here
-        logger.warning("Cache unavailable for the directory filter options.", exc_info=True)
-        cached = None
+    version, cached = caching.lookup(caching.DIRECTORY, DIRECTORY_OPTIONS_CACHE_KEY)
     if cached is not None:
         return cached
     specialties: set[str] = set()
@@ -107,10 +101,7 @@ def directory_filter_options() -> dict[str, list[str]]:
         specialties.update(profile.specialty_list)
         languages.update(profile.language_list)
     options = {"specialties": sorted(specialties), "languages": sorted(languages)}
-    try:
-        cache.set(DIRECTORY_OPTIONS_CACHE_KEY, options, DIRECTORY_OPTIONS_TTL)
-    except Exception:  # noqa: BLE001
-        logger.warning("Cache unavailable for the directory filter options.", exc_info=True)
+    caching.store(DIRECTORY_OPTIONS_CACHE_KEY, version, options)
     return options
 
 

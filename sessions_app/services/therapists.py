@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
+from .. import caching
 from ..exceptions import NotAllowed, ValidationFailed
 from ..models import Session, SessionType, TherapistProfile, TimeOff, User, WeeklyAvailability
 from ..selectors.sessions import sessions_booked_ahead
@@ -96,6 +97,7 @@ def weekly_hours_set(
                 for start, end in cleaned
             ]
         )
+        caching.bump(caching.slots_name(locked.pk))  # bulk_create sends no post_save (sessions_app.receivers)
         return ChangeResult(obj=rows, affected=tuple(_newly_outside(locked, before)))
 
 

@@ -283,7 +283,7 @@ def test_list_refuses_bad_filters(client_user, params, field):
     assert field in response.json()["fields"]
 
 
-@pytest.mark.parametrize("rows", [5, 25])
+@pytest.mark.parametrize("rows", [5, 50])
 def test_list_runs_fixed_queries(django_assert_num_queries, rows):
     session_type = SessionTypeFactory()
     client_user = ClientFactory()
@@ -292,14 +292,37 @@ def test_list_runs_fixed_queries(django_assert_num_queries, rows):
             client=client_user, session_type=session_type, start=future_slot(days=1 + n % 50, hour=8 + n // 50)
         )
     client_api, therapist_api = api_as(client_user), api_as(session_type.therapist.user)
-    # token+user, count, page
-    with django_assert_num_queries(3):
+    # token+user, the page with its total (COUNT(*) OVER ())
+    with django_assert_num_queries(2):
         response = client_api.get("/api/sessions")
-    assert len(response.json()["results"]) == min(rows, 20)
-    # token+user, therapist profile, count, page
-    with django_assert_num_queries(4):
+    body = response.json()
+    assert len(body["results"]) == min(rows, 20)
+    assert body["count"] == rows
+    assert (body["next"] is not None) == (rows > 20)
+    # token+user, therapist profile, the page with its total
+    with django_assert_num_queries(3):
         response = therapist_api.get("/api/sessions", {"status": "pending_approval"})
     assert len(response.json()["results"]) == min(rows, 20)
+
+
+def test_list_pages_count_and_links_from_the_one_query():
+    session_type = SessionTypeFactory()
+    client_user = ClientFactory()
+    for n in range(45):
+        SessionFactory(client=client_user, session_type=session_type, start=future_slot(days=1 + n, hour=9))
+    api = api_as(client_user)
+    third = api.get("/api/sessions", {"page": 3}).json()
+    assert third["count"] == 45 and len(third["results"]) == 5
+    assert third["next"] is None and "page=2" in third["previous"]
+    first_ids = [row["id"] for row in api.get("/api/sessions").json()["results"]]
+    assert first_ids == list(
+        Session.objects.filter(client=client_user).order_by("-start", "-id").values_list("pk", flat=True)[:20]
+    )
+    past_the_end = api.get("/api/sessions", {"page": 4})
+    assert past_the_end.status_code == 404
+    assert api.get("/api/sessions", {"page": "9" * 18}).status_code == 404  # no bigint overflow
+    empty = api_as(ClientFactory()).get("/api/sessions").json()
+    assert (empty["count"], empty["results"], empty["next"]) == (0, [], None)
 
 
 def test_detail_for_client_and_therapist_and_404_for_others():

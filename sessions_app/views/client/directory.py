@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from django.shortcuts import get_object_or_404, render
+import hashlib
 
-from ... import selectors
+from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
+
+from ... import caching, selectors
 from ...forms import DirectoryFilterForm
 from ...models import TherapistProfile, User
 from ..common import paginate, query_without
@@ -14,23 +18,33 @@ NEXT_SLOTS = 6
 
 
 def directory(request):
-    options = selectors.directory_filter_options()
-    form = DirectoryFilterForm(request.GET or None, options=options)
-    filters = {}
-    if form.is_bound:
-        form.is_valid()  # errors show next to their fields; the valid filters still apply
-        filters = form.filters()
-    page = paginate(request, selectors.therapists_directory(**filters), per_page=DIRECTORY_PAGE_SIZE)
-    return render(
-        request,
-        "sessions_app/client/directory.html",
-        {
+    """The directory's content is cached rendered, per query string, under the directory's version
+    (sessions_app/caching.py: bumped when a profile, a session type or a therapist's account changes).
+    Not cached: a form with errors, and "available this week" (it depends on the time)."""
+    key = "directory-page:" + hashlib.sha256(request.META.get("QUERY_STRING", "").encode()).hexdigest()[:40]
+    version, html = caching.lookup(caching.DIRECTORY, key)
+    context = {}
+    if html is None:
+        options = selectors.directory_filter_options()
+        form = DirectoryFilterForm(request.GET or None, options=options)
+        filters = {}
+        cacheable = True
+        if form.is_bound:
+            cacheable = form.is_valid()  # errors show next to their fields; the valid filters still apply
+            filters = form.filters()
+            cacheable = cacheable and not filters.get("available_this_week")
+        page = paginate(request, selectors.therapists_directory(**filters), per_page=DIRECTORY_PAGE_SIZE)
+        context = {
             "form": form,
             "page": page,
             "filtered": any(value not in ("", None, False) for value in filters.values()),
             "page_query": query_without(request, "page"),
-        },
-    )
+        }
+        html = render_to_string("sessions_app/client/_directory_content.html", context, request=request)
+        if cacheable:
+            caching.store(key, version, html)
+    content = mark_safe(html)  # noqa: S308 - our own template's output, escaped when it was rendered
+    return render(request, "sessions_app/client/directory.html", {**context, "directory_content": content})
 
 
 def therapist_detail(request, pk: int):
