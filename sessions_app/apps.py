@@ -7,4 +7,9 @@ class SessionsAppConfig(AppConfig):
     verbose_name = "Sessions"
 
     def ready(self):
+        from django.contrib.auth.signals import user_logged_in
+
         from . import checks  # noqa: F401
+        from .middleware import on_user_logged_in
+
+        user_logged_in.connect(on_user_logged_in, dispatch_uid="sessions_app.signin_state")

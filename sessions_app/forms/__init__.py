@@ -1,6 +1,6 @@
 """The site's forms, by area: accounts, the client's booking pages, the therapist's dashboard."""
 
-from .accounts import LoginForm, ProfileForm, SignupForm
+from .accounts import LoginForm, ProfileForm, SignupForm, TwoFactorCodeForm
 from .booking import (
     BookingDetailsForm,
     CancelForm,
@@ -36,6 +36,7 @@ __all__ = [
     "SessionTypeForm",
     "SettingsForm",
     "SignupForm",
+    "TwoFactorCodeForm",
     "SlotForm",
     "TimeOffForm",
     "WeeklyHoursForm",

@@ -25,3 +25,12 @@ urlpatterns = [
     path("password-reset/done/", accounts.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("privacy/", accounts.privacy, name="privacy"),
 ]
+
+# Two-step sign-in and email verification (issue 18).
+urlpatterns += [
+    path("login/code/", accounts.login_code, name="login_code"),
+    path("account/two-factor/", accounts.two_factor_manage, name="two_factor"),
+    path("account/two-factor/setup/", accounts.two_factor_setup, name="two_factor_setup"),
+    path("account/verify/resend/", accounts.verify_email_resend, name="verify_email_resend"),
+    path("account/verify/<str:token>/", accounts.verify_email, name="verify_email"),
+]

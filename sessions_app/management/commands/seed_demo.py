@@ -4,6 +4,7 @@ import datetime as dt
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from sessions_app.models import SessionType, TherapistProfile, User, WeeklyAvailability
 
@@ -118,7 +119,14 @@ class Command(BaseCommand):
         user = User.objects.filter(email=email).first()
         if user:
             return user, False
-        user = User.objects.create_user(email=email, password=PASSWORD, full_name=full_name, phone=phone, role=role)
+        user = User.objects.create_user(
+            email=email,
+            password=PASSWORD,
+            full_name=full_name,
+            phone=phone,
+            role=role,
+            email_verified_at=timezone.now(),
+        )
         if role == User.Role.STAFF:
             user.is_staff = user.is_superuser = True
             user.save(update_fields=["is_staff", "is_superuser"])

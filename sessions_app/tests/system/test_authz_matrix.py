@@ -59,6 +59,8 @@ SKIPPED = {
     "password-reset/<uidb64>/<token>/": "public: the signed token is the key",
     "password-reset/done/": "public: reset done",
     "privacy/": "public: privacy notice",
+    "login/code/": "the second step of signing in: only for the session that gave the password (else to login/)",
+    "account/verify/<str:token>/": "public: the signed, expiring token is the key (email verification)",
     "therapists/": "public: the directory",
     "therapists/<int:pk>/": "public: a therapist's page",
     "api/auth/token": "public: exchanges a password for a token",
@@ -87,6 +89,9 @@ CLASSIFIED: dict[str, Route] = {
     # Client pages
     "profile/": Route(PAGE, ("get", "post")),
     "profile/password/": Route(PAGE, ("get", "post")),
+    "account/two-factor/": Route(PAGE, ("get", "post")),
+    "account/two-factor/setup/": Route(PAGE, ("get", "post")),
+    "account/verify/resend/": Route(PAGE, ("post",)),
     "book/": Route(PAGE, ("get", "post")),
     "book/time/": Route(PAGE, ("get", "post")),
     "book/details/": Route(PAGE, ("get", "post")),
