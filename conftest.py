@@ -248,3 +248,33 @@ def _celery_task_modules_loaded():
     from booking_project.celery import app
 
     app.loader.import_default_modules()
+
+
+# --- Two-step sign-in in tests (issue 18) --------------------------------------------------------
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _force_login_passes_the_second_step():
+    """``client.force_login(user)`` signs staff and therapists in with their second step passed, as if they had
+    entered their code: the suite's views and API tests are about those pages, not about signing in.
+
+    The sign-in tests (sessions_app/tests/views/test_two_factor.py) undo it with ``password_only(client)`` or
+    sign in through the login page, which this does not touch."""
+    from django.test.client import ClientMixin
+
+    original = ClientMixin.force_login
+
+    def force_login(self, user, backend=None):
+        original(self, user, backend)
+        from sessions_app.services import two_factor
+
+        session = self.session
+        if session.get(two_factor.STATE_KEY) in (two_factor.CODE, two_factor.SETUP):
+            session[two_factor.STATE_KEY] = two_factor.VERIFIED
+            session.save()
+
+    ClientMixin.force_login = force_login
+    try:
+        yield
+    finally:
+        ClientMixin.force_login = original

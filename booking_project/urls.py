@@ -1,5 +1,7 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from . import metrics
@@ -9,7 +11,14 @@ handler404 = "sessions_app.api.errors.handler404"
 handler500 = "sessions_app.api.errors.handler500"
 
 urlpatterns = [
-    path("admin/", admin.site.urls),
+    # The admin's path comes from DJANGO_ADMIN_URL (default "admin/"). Its own login form would skip the
+    # lockouts and throttles of ours: it sends people to ours (which then asks for the second step).
+    path(
+        f"{settings.DJANGO_ADMIN_URL}login/",
+        RedirectView.as_view(pattern_name="sessions:login", query_string=True),
+        name="admin-login-redirect",
+    ),
+    path(settings.DJANGO_ADMIN_URL, admin.site.urls),
     # Prometheus text: METRICS_TOKEN (Authorization: Bearer) or a staff session (booking_project/metrics.py).
     path("metrics", metrics.metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

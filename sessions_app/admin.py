@@ -113,7 +113,7 @@ class UserAdmin(AuditedAdminMixin, BaseUserAdmin):
     search_fields = ["email", "full_name", "phone"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
-        ("Personal", {"fields": ("full_name", "phone", "time_zone", "privacy_consent_at")}),
+        ("Personal", {"fields": ("full_name", "phone", "time_zone", "privacy_consent_at", "email_verified_at")}),
         (
             "Role and permissions",
             {"fields": ("role", "is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
@@ -455,6 +455,44 @@ class SensitiveAccessAdmin(LargeTableAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# --- Two-step sign-in (issue 18) ------------------------------------------------------------------
+# django-otp's own admin shows each app secret as a QR code to every staff user: not here. Staff see who has
+# two-step sign-in and may delete a device (a lost phone: the person then sets it up again at next sign-in),
+# never the secret or the recovery codes.
+
+from django_otp.plugins.otp_static.models import StaticDevice  # noqa: E402
+from django_otp.plugins.otp_totp.models import TOTPDevice  # noqa: E402
+
+for _model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+
+
+class _SecondStepDeviceAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = ("user", "name", "confirmed", "last_used_at", "created_at")
+    list_filter = ("confirmed",)
+    search_fields = ("user__email", "user__full_name")
+    list_select_related = ("user",)
+    fields = ("user", "name", "confirmed", "last_used_at", "created_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TOTPDevice)
+class TOTPDeviceAdmin(_SecondStepDeviceAdmin):
+    pass
+
+
+@admin.register(StaticDevice)
+class StaticDeviceAdmin(_SecondStepDeviceAdmin):
+    pass
 
 
 @admin.register(CorrectionRequest)

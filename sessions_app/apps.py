@@ -20,3 +20,6 @@ class SessionsAppConfig(AppConfig):
         user_logged_in.connect(remember_consent, dispatch_uid="sessions_app.remember_consent", weak=False)
 
         receivers.connect()
+        from .middleware import on_user_logged_in
+
+        user_logged_in.connect(on_user_logged_in, dispatch_uid="sessions_app.signin_state")

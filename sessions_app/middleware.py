@@ -235,7 +235,15 @@ class ConsentMiddleware:
     later requests until settings.CONSENT_VERSIONS changes.
     """
 
-    OPEN_NAMES = ("sessions:consent", "sessions:logout", "sessions:privacy", "sessions:terms")
+    # The second step of signing in comes first (SignInMiddleware): its pages must not bounce back here.
+    OPEN_NAMES = (
+        "sessions:consent",
+        "sessions:logout",
+        "sessions:privacy",
+        "sessions:terms",
+        "sessions:login_code",
+        "sessions:two_factor_setup",
+    )
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -272,3 +280,111 @@ class ConsentMiddleware:
 
         target = request.get_full_path() if request.method == "GET" else ""
         return redirect(reverse("sessions:consent") + (f"?{urlencode({'next': target})}" if target else ""))
+
+
+# --- Signing in (issue 18) ------------------------------------------------------------------------
+
+SEEN_KEY = "signin_seen"  # the time (epoch seconds) of the last request, for the inactivity timeout
+SEEN_GRANULARITY = 60  # the session is rewritten at most once a minute for it
+# What a session whose second step is due may still open.
+SECOND_STEP_VIEWS = frozenset(
+    {
+        "sessions:login_code",
+        "sessions:two_factor_setup",
+        "sessions:logout",
+        "sessions:privacy",
+        "sessions:healthz",
+        "sessions:healthz-live",
+        "sessions:healthz-ready",
+    }
+)
+
+
+def on_user_logged_in(sender, request, user, **kwargs):
+    """Every login (the login page, signup, the test client's force_login) records what the session owes."""
+    from .services import two_factor
+
+    session = getattr(request, "session", None)
+    if session is None:
+        return
+    session[two_factor.STATE_KEY] = two_factor.two_factor_state_for(user)
+    session[SEEN_KEY] = int(timezone.now().timestamp())
+
+
+def second_step_url(state: str, next_url: str = "") -> str:
+    from django.urls import reverse
+    from django.utils.http import urlencode
+
+    from .services import two_factor
+
+    url = reverse("sessions:login_code" if state == two_factor.CODE else "sessions:two_factor_setup")
+    return f"{url}?{urlencode({'next': next_url})}" if next_url else url
+
+
+class SignInMiddleware:
+    """Staff and therapists (and clients who turned it on) pass their second step before any page, the admin
+    and the API's session authentication included; staff and therapists are signed out after
+    STAFF_IDLE_TIMEOUT_SECONDS without a request.
+
+    The state lives in the session (services.two_factor.STATE_KEY), set at login, so a signed-in request
+    costs no query for it. A session from before this existed is given its state on its next request."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        from django.contrib.auth import SESSION_KEY
+
+        from .services import two_factor
+
+        session = getattr(request, "session", None)
+        if session is None or SESSION_KEY not in session:
+            return None
+        user = request.user
+        if not user.is_authenticated:
+            return None
+        api = request.path_info.startswith(API)
+        if two_factor.two_factor_required(user):
+            now = int(timezone.now().timestamp())
+            seen = session.get(SEEN_KEY)
+            if seen is not None and now - seen > settings.STAFF_IDLE_TIMEOUT_SECONDS:
+                return self._timed_out(request, api=api)
+            if seen is None or now - seen >= SEEN_GRANULARITY:
+                session[SEEN_KEY] = now
+        state = session.get(two_factor.STATE_KEY)
+        if state is None:
+            state = session[two_factor.STATE_KEY] = two_factor.two_factor_state_for(user)
+        if state not in (two_factor.CODE, two_factor.SETUP):
+            return None
+        match = request.resolver_match
+        if match is not None and match.view_name in SECOND_STEP_VIEWS:
+            return None
+        if api:
+            return _json_error(
+                403,
+                "two_factor_required",
+                "Finish signing in on the website (two-step sign-in) first, or use an API token.",
+            )
+        from django.shortcuts import redirect
+
+        next_url = request.get_full_path() if request.method == "GET" else ""
+        return redirect(second_step_url(state, next_url))
+
+    def _timed_out(self, request, *, api: bool):
+        from django.contrib import messages
+        from django.contrib.auth import logout
+        from django.shortcuts import redirect
+        from django.urls import reverse
+        from django.utils.http import urlencode
+
+        minutes = max(1, settings.STAFF_IDLE_TIMEOUT_SECONDS // 60)
+        logout(request)
+        if api:
+            return _json_error(401, "session_expired", f"Signed out after {minutes} minutes without activity.")
+        messages.info(request, f"You were signed out after {minutes} minutes without activity. Please sign in again.")
+        next_url = request.get_full_path() if request.method == "GET" else ""
+        url = reverse("sessions:login")
+        return redirect(f"{url}?{urlencode({'next': next_url})}" if next_url else url)

@@ -56,6 +56,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     # Set when the person deleted their account: the row stays (money and history point at it), its
     # personal data is gone (sessions_app.services.data_rights.user_erase).
     erased_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # None until the person follows the link sent to ``email`` (issue 18): a client cannot book before then.
+    email_verified_at = models.DateTimeField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
@@ -575,3 +577,24 @@ class CorrectionRequest(models.Model):
     def __str__(self) -> str:
         # Never the message: it is the person's own words about their data.
         return f"Correction request {self.pk or '-'} ({self.get_status_display()})"
+
+
+class KnownDevice(models.Model):
+    """A browser someone has signed in from (issue 18): a sign-in from one not listed here emails them.
+
+    The browser keeps a random id in a long-lived cookie; only its SHA-256 is stored.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="known_devices")
+    key_hash = models.CharField(max_length=64)
+    user_agent = models.CharField(max_length=200, blank=True, help_text="The browser as it described itself.")
+    ip_address = models.GenericIPAddressField(null=True, blank=True, help_text="The address of the first sign-in.")
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-last_seen", "-id"]
+        constraints = [models.UniqueConstraint(fields=["user", "key_hash"], name="known_device_once_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.user_agent or 'an unknown browser'}"

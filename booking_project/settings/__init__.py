@@ -44,6 +44,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "anymail",
+    # Two-factor sign-in (issue 18): TOTP devices and single-use recovery codes (sessions_app/services/two_factor.py).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "sessions_app",
     "payments_app",
     "notifications_app",
@@ -66,6 +70,8 @@ MIDDLEWARE = [
     # A signed-in person who has not agreed to the current terms and privacy notice is asked first.
     "sessions_app.middleware.ConsentMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Staff and therapists: two-factor before any page (the admin too), and signed out after inactivity.
+    "sessions_app.middleware.SignInMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "sessions_app.middleware.ContentSecurityPolicyMiddleware",
 ]
@@ -311,6 +317,25 @@ CONTENT_SECURITY_POLICY = env.str(
     ),
 )
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 24 * 14)
+
+# --- Signing in (issue 18; README "Signing in") -----------------------------
+# The admin's path (no leading slash, one trailing slash): a less guessable one keeps scanners off it.
+DJANGO_ADMIN_URL = env.str("DJANGO_ADMIN_URL", default="admin/").strip("/") + "/"
+# Staff and therapists are signed out after this many seconds without a request.
+STAFF_IDLE_TIMEOUT_SECONDS = env.int("STAFF_IDLE_TIMEOUT_SECONDS", default=30 * 60)
+# How long an email verification link works.
+EMAIL_VERIFICATION_MAX_AGE_SECONDS = env.int("EMAIL_VERIFICATION_MAX_AGE_SECONDS", default=3 * 24 * 60 * 60)
+# Proxies in front of the site that append to X-Forwarded-For (nginx: 1). The client's address is the entry
+# that many places from the end; anything before it is the caller's own claim and is ignored.
+TRUSTED_PROXY_COUNT = env.int(
+    "DJANGO_TRUSTED_PROXY_COUNT", default=1 if env.bool("DJANGO_BEHIND_PROXY", default=False) else 0
+)
+# Throttles per hour, per client address and per email (sessions_app/services/signin.py), shared through Redis.
+SIGNUP_PER_IP_PER_HOUR = env.int("SIGNUP_PER_IP_PER_HOUR", default=10)
+SIGNUP_PER_EMAIL_PER_HOUR = env.int("SIGNUP_PER_EMAIL_PER_HOUR", default=5)
+PASSWORD_RESET_PER_IP_PER_HOUR = env.int("PASSWORD_RESET_PER_IP_PER_HOUR", default=10)
+PASSWORD_RESET_PER_EMAIL_PER_HOUR = env.int("PASSWORD_RESET_PER_EMAIL_PER_HOUR", default=3)
+OTP_TOTP_ISSUER = PRODUCT_NAME
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 
 # Sentry: errors of the web and worker processes, redacted like the logs (booking_project.observability).

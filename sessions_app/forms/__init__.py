@@ -1,6 +1,6 @@
 """The site's forms, by area: accounts, the client's booking pages, the therapist's dashboard."""
 
-from .accounts import CorrectionRequestForm, DeleteAccountForm, LoginForm, ProfileForm, SignupForm
+from .accounts import CorrectionRequestForm, DeleteAccountForm, LoginForm, ProfileForm, SignupForm, TwoFactorCodeForm
 from .booking import (
     BookingDetailsForm,
     CancelForm,
@@ -38,6 +38,7 @@ __all__ = [
     "SessionTypeForm",
     "SettingsForm",
     "SignupForm",
+    "TwoFactorCodeForm",
     "SlotForm",
     "TimeOffForm",
     "WeeklyHoursForm",

@@ -235,3 +235,23 @@ class DeleteAccountForm(forms.Form):
             raise forms.ValidationError("That is not your password.", code="wrong_password")
         ratelimit.release(scope=scope, ident=ident, window=ERASE_PASSWORD_WINDOW)
         return password
+
+
+class TwoFactorCodeForm(forms.Form):
+    """A code from the authenticator app (6 digits) or a recovery code (issue 18)."""
+
+    code = forms.CharField(
+        label="Code",
+        max_length=32,
+        strip=True,
+        help_text="The 6 digits your authenticator app shows now, or one of your recovery codes.",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "text", "autocapitalize": "off"}),
+        error_messages={"required": "Enter the code from your app, or a recovery code."},
+    )
+
+    def __init__(self, *args, app_only: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if app_only:
+            self.fields["code"].help_text = "The 6 digits your authenticator app shows now."
+            self.fields["code"].widget.attrs["inputmode"] = "numeric"
+            self.fields["code"].error_messages["required"] = "Enter the 6-digit code your app shows."

@@ -98,6 +98,30 @@ DATA_MAP: dict[str, ModelSpec] = {
         title="API sign-in keys",
         erase="Deleted.",
     ),
+    # django-otp's two-step sign-in devices: the app secret and recovery codes are secrets.
+    "otp_totp.TOTPDevice": _spec(
+        personal={"key"},
+        not_personal={"name"},
+        owners=("user",),
+        secret={"key"},
+        withheld="Your authenticator app's secret: counted, never copied.",
+        title="Two-step sign-in (authenticator app)",
+        erase="Deleted.",
+    ),
+    "otp_static.StaticDevice": _spec(
+        not_personal={"name"},
+        owners=("user",),
+        title="Two-step sign-in (recovery codes)",
+        erase="Deleted.",
+    ),
+    "otp_static.StaticToken": _spec(
+        personal={"token"},
+        secret={"token"},
+        owners=("device__user",),
+        withheld="Your recovery codes: secrets, so counted, never copied.",
+        title="Recovery codes",
+        erase="Deleted.",
+    ),
     # --- sessions_app
     "sessions_app.User": _spec(
         personal={"email", "full_name", "phone", "password"},
@@ -169,6 +193,13 @@ DATA_MAP: dict[str, ModelSpec] = {
         owners=("user",),
         title="Your correction requests",
         erase="The text is removed.",
+    ),
+    "sessions_app.KnownDevice": _spec(
+        personal={"ip_address", "user_agent", "key_hash"},
+        owners=("user",),
+        secret={"key_hash"},
+        title="Browsers you signed in from",
+        erase="Deleted.",
     ),
     "sessions_app.IntakeQuestion": _spec(
         # A practitioner's own questions, the same for every client: no one's personal data.
@@ -650,6 +681,10 @@ def _end_logins(user: User, result: ErasureResult) -> None:
     token_model = _model("authtoken.Token")
     if token_model is not None:
         _count(result, "authtoken.Token", token_model.objects.filter(user=user).delete()[0], deleted=True)
+    for label in ("otp_totp.TOTPDevice", "otp_static.StaticDevice", "sessions_app.KnownDevice"):
+        model = _model(label)
+        if model is not None:
+            _count(result, label, model.objects.filter(user=user).delete()[0], deleted=True)
     ended = 0
     for login in LoginSession.objects.filter(expire_date__gt=timezone.now()).iterator(chunk_size=500):
         if str(login.get_decoded().get("_auth_user_id")) == str(user.pk):

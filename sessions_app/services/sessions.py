@@ -298,6 +298,12 @@ def _required(reason: str, field: str = "reason") -> str:
 # --- Requesting ---------------------------------------------------------------------------
 
 
+EMAIL_UNCONFIRMED = (
+    "Please confirm your email address before booking: open the link we emailed you, or ask for a new one "
+    "from your profile."
+)
+
+
 def session_request(
     *,
     client: User,
@@ -318,6 +324,8 @@ def session_request(
     """
     if not client.is_authenticated or client.role != User.Role.CLIENT:
         raise NotAllowed("Only client accounts can book sessions.")
+    if client.email_verified_at is None:  # issue 18: services.signin
+        raise NotAllowed(EMAIL_UNCONFIRMED)
     if idempotency_key:
         existing = Session.objects.filter(idempotency_key=idempotency_key, client=client).first()
         if existing:

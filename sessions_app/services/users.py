@@ -14,6 +14,7 @@ from .. import ratelimit
 from ..exceptions import InvalidCredentials, RateLimited, ValidationFailed
 from ..models import User
 from ..phone import InvalidPhone, to_e164
+from . import signin
 from .consent import consent_record
 
 _TIME_ZONES = {name for name, _ in User._meta.get_field("time_zone").choices}
@@ -44,6 +45,9 @@ def user_signup(
 ) -> User:
     """A new client account. Consent to the terms and the privacy notice is required; the versions
     agreed to and the time are kept (Consent rows)."""
+    """A new client account. Consent to the privacy notice is required, and its time is kept.
+
+    The account starts with its email unconfirmed: the link to confirm it is emailed once this commits."""
     if not privacy_consent:
         raise ValidationFailed(
             "Please agree to the terms of use and the privacy notice to create an account.", field="consent"
@@ -66,16 +70,20 @@ def user_signup(
                 password=password,
                 role=User.Role.CLIENT,
                 privacy_consent_at=timezone.now(),
+                email_verified_at=None,
                 **fields,
             )
             consent_record(user=user, agreed=True, source_ip=source_ip)
+            signin.email_verification_send(user=user)
             return user
     except IntegrityError:
         raise duplicate
 
 
 def user_profile_update(*, user: User, full_name: str, phone: str, time_zone: str, email: str | None = None) -> User:
-    """A person edits their own name, phone, time zone and (optionally) email."""
+    """A person edits their own name, phone, time zone and (optionally) email.
+
+    A new email is unconfirmed until its link (emailed once this commits) is followed."""
     fields = _account_fields(full_name=full_name, phone=phone, time_zone=time_zone)
     if email is not None:
         email = email.strip().lower()
@@ -87,6 +95,9 @@ def user_profile_update(*, user: User, full_name: str, phone: str, time_zone: st
     try:
         with transaction.atomic():
             locked = User.objects.select_for_update().get(pk=user.pk)
+            if "email" in fields and fields["email"] != locked.email.lower():
+                fields["email_verified_at"] = None
+                signin.email_verification_send(user=locked)
             for name, value in fields.items():
                 setattr(locked, name, value)
             locked.save(update_fields=list(fields))

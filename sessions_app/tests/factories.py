@@ -20,6 +20,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     phone = factory.Sequence(lambda n: f"+2547{n % 100000000:08d}")
     role = User.Role.CLIENT
     password = factory.django.Password(PASSWORD)
+    email_verified_at = factory.LazyFunction(timezone.now)  # issue 18: unverified clients cannot book
 
     class Params:
         staff = factory.Trait(role=User.Role.STAFF, is_staff=True, is_superuser=True)

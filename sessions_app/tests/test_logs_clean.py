@@ -117,6 +117,11 @@ def test_a_whole_booking_and_payment_logs_no_phone_notes_or_secret(raw_logs, sim
     )
     assert response.status_code == 302, response.content
     client_user = User.objects.get(email="achieng@example.com")
+    # Confirm the email with the link it was sent (issue 18: no booking before).
+    from sessions_app.services.signin import email_verification_token
+
+    link = reverse("sessions:verify_email", args=[email_verification_token(client_user)])
+    assert web.get(link).status_code == 200
     wrong = Client().post(reverse("sessions:login"), {"username": client_user.email, "password": "wrong"})
     assert wrong.status_code == 200
 

@@ -32,3 +32,12 @@ urlpatterns = [
     path("profile/delete/", accounts.delete_account, name="delete_account"),
     path("account-deleted/", accounts.account_deleted, name="account_deleted"),
 ]
+
+# Two-step sign-in and email verification (issue 18).
+urlpatterns += [
+    path("login/code/", accounts.login_code, name="login_code"),
+    path("account/two-factor/", accounts.two_factor_manage, name="two_factor"),
+    path("account/two-factor/setup/", accounts.two_factor_setup, name="two_factor_setup"),
+    path("account/verify/resend/", accounts.verify_email_resend, name="verify_email_resend"),
+    path("account/verify/<str:token>/", accounts.verify_email, name="verify_email"),
+]

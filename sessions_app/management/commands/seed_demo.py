@@ -4,6 +4,7 @@ import datetime as dt
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from sessions_app.models import SessionType, TherapistProfile, User, WeeklyAvailability
 from sessions_app.services.consent import consent_record
@@ -119,7 +120,14 @@ class Command(BaseCommand):
         user = User.objects.filter(email=email).first()
         if user:
             return user, False
-        user = User.objects.create_user(email=email, password=PASSWORD, full_name=full_name, phone=phone, role=role)
+        user = User.objects.create_user(
+            email=email,
+            password=PASSWORD,
+            full_name=full_name,
+            phone=phone,
+            role=role,
+            email_verified_at=timezone.now(),
+        )
         consent_record(user=user, agreed=True)  # as signup records it: demo logins are not asked first
         if role == User.Role.STAFF:
             user.is_staff = user.is_superuser = True
