@@ -141,6 +141,9 @@ class HostileInputMiddleware:
                     return 400, "JSON body"
             elif content_type in _FORM_TYPES:
                 try:
+                    if webhook:
+                        # A provider's view reads the raw body: keep it (a multipart parse would consume it).
+                        request.body  # noqa: B018
                     fields = request.POST
                     files = request.FILES
                 except (SuspiciousOperation, MultiPartParserError, UnicodeError, ValueError):

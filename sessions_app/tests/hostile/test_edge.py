@@ -293,3 +293,19 @@ def test_a_bug_in_our_own_tracking_receiver_stays_a_500_so_the_provider_retries(
     body = json.dumps([{"event": "delivered", "email": "a@example.com", "timestamp": 1700000000, "sg_event_id": "x"}])
     response = client.post("/anymail/sendgrid/tracking/", body, content_type="application/json", **webhook_auth)
     assert response.status_code == 500
+
+
+def test_a_multipart_webhook_from_a_signed_in_browser_keeps_its_body_for_the_provider(client):
+    """Found by the URL fuzzer: the hostile-input check parsed the multipart form, and anymail then
+    could not read the raw body (500)."""
+    from sessions_app.tests.factories import ClientFactory
+
+    client.force_login(ClientFactory())
+    response = client.post("/anymail/postmark/inbound/", {"a": "b"})
+    assert response.status_code < 500
+
+
+def test_a_next_that_is_not_a_path_falls_back_instead_of_a_500(client):
+    """Found by the URL fuzzer: ``next=<text>:<text>`` was taken for a URL name and reversed (500)."""
+    response = client.post("/login/code/?next=%C4%96%C4%97:x", {"code": "1"})
+    assert response.status_code < 500
