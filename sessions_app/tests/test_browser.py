@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.core import mail
 from playwright.sync_api import expect, sync_playwright
 
 from sessions_app import services
@@ -167,7 +168,7 @@ def test_sign_up_book_get_approved_pay_and_see_confirmed(browser_page, live_serv
     page.get_by_label("Mobile number").fill(PHONE)
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_label("Password again").fill(PASSWORD)
-    page.get_by_label("I have read the privacy notice").check()
+    page.get_by_label("I have read the terms of use and the privacy notice").check()
     journey.shot("signup")
     page.get_by_role("button", name="Create account").click()
 
@@ -176,6 +177,11 @@ def test_sign_up_book_get_approved_pay_and_see_confirmed(browser_page, live_serv
     expect(page.get_by_text("Your account is ready")).to_be_visible()
     expect(page.get_by_text("from KES 3,000")).to_be_visible()
     journey.shot("directory")
+    # A new account confirms its email before it can book: follow the link the email carries.
+    link = next(w for w in mail.outbox[-1].body.split() if "/account/verify/" in w)
+    page.goto(live_server.url + link[link.index("/account/verify/") :])  # the email's site address is not this server
+    expect(page.get_by_text("wanjiku@example.com")).to_be_visible()
+    page.goto(live_server.url + "/therapists/")
     page.get_by_role("link", name="Amina Odhiambo", exact=True).click()
     expect(page.get_by_role("heading", name="Amina Odhiambo")).to_be_visible()
     journey.shot("therapist")
