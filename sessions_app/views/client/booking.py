@@ -341,14 +341,28 @@ def _profile_phone(user: User) -> str:
         return ""
 
 
+def _chosen(state: dict | None) -> tuple:
+    """The therapist, session type and start the stepper's state has chosen (None where not, or no longer, valid)."""
+    therapist = _therapist(state)
+    session_type = _session_type(state, therapist)
+    return therapist, session_type, (_start(state) if state else None)
+
+
+def _earlier_step_missing(request, state: dict | None, session_type, start, *, details: bool = False):
+    """A redirect to the first earlier step not done yet (the time; with ``details``, also the details), or None."""
+    if session_type is None or start is None:
+        return _restart_to(reverse("sessions:book_time"), request, "First choose a day and a time.")
+    if details and (not state.get("agreed") or not state.get("phone")):
+        return _restart_to(reverse("sessions:book_details"), request, "First fill in your details.")
+    return None
+
+
 @clients_only
 def book_details(request):
     state = _state(request)
-    therapist = _therapist(state)
-    session_type = _session_type(state, therapist)
-    start = _start(state) if state else None
-    if session_type is None or start is None:
-        return _restart_to(reverse("sessions:book_time"), request, "First choose a day and a time.")
+    therapist, session_type, start = _chosen(state)
+    if missing := _earlier_step_missing(request, state, session_type, start):
+        return missing
 
     initial = {
         "notes": state.get("notes", ""),
@@ -398,13 +412,9 @@ def book_details(request):
 @clients_only
 def book_intake(request):
     state = _state(request)
-    therapist = _therapist(state)
-    session_type = _session_type(state, therapist)
-    start = _start(state) if state else None
-    if session_type is None or start is None:
-        return _restart_to(reverse("sessions:book_time"), request, "First choose a day and a time.")
-    if not state.get("agreed") or not state.get("phone"):
-        return _restart_to(reverse("sessions:book_details"), request, "First fill in your details.")
+    therapist, session_type, start = _chosen(state)
+    if missing := _earlier_step_missing(request, state, session_type, start, details=True):
+        return missing
     questions = intake_needed(client=request.user, session_type=session_type)
     if not questions:
         state.update(_NO_INTAKE)
@@ -449,13 +459,9 @@ def book_review(request):
     if state and state.get("done"):
         # Reload or Back after sending: show what was sent, never send again.
         return redirect("sessions:book_confirmed", pk=state["done"])
-    therapist = _therapist(state)
-    session_type = _session_type(state, therapist)
-    start = _start(state) if state else None
-    if session_type is None or start is None:
-        return _restart_to(reverse("sessions:book_time"), request, "First choose a day and a time.")
-    if not state.get("agreed") or not state.get("phone"):
-        return _restart_to(reverse("sessions:book_details"), request, "First fill in your details.")
+    therapist, session_type, start = _chosen(state)
+    if missing := _earlier_step_missing(request, state, session_type, start, details=True):
+        return missing
     if state.get("intake_needed") and not state.get("intake_done"):
         return _restart_to(reverse("sessions:book_intake"), request, "First answer your therapist's questions.")
 
