@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from sessions_app.models import AppendOnly
+
 
 class PaymentAttempt(models.Model):
     """One STK Push. Its status only ever moves forward; final ones never change again."""
@@ -141,7 +143,7 @@ class MpesaCallback(models.Model):
         return f"{self.checkout_request_id or '?'} code {self.result_code} at {self.received_at:%Y-%m-%d %H:%M:%S}"
 
 
-class PaymentEvent(models.Model):
+class PaymentEvent(AppendOnly, models.Model):
     """Append-only log of everything that happened to a payment: who, when, from where, what."""
 
     class Kind(models.TextChoices):
@@ -182,13 +184,7 @@ class PaymentEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.at:%Y-%m-%d %H:%M:%S})"
 
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise ValueError("Payment events are append-only.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise ValueError("Payment events are append-only.")
+    append_only_rows = "Payment events"
 
 
 class MoneyCase(models.Model):
@@ -304,7 +300,7 @@ class Refund(models.Model):
         return f"Refund KES {self.amount:,} ({self.get_status_display()})"
 
 
-class CreditEntry(models.Model):
+class CreditEntry(AppendOnly, models.Model):
     """One line of a client's session-credit ledger. Append-only: the balance is the sum of ``amount``.
 
     Granted lines are positive; used, expired and refunded lines are negative. There is no balance field.
@@ -344,10 +340,4 @@ class CreditEntry(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} KES {self.amount:,}"
 
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise ValueError("Credit entries are append-only.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise ValueError("Credit entries are append-only.")
+    append_only_rows = "Credit entries"

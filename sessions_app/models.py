@@ -15,6 +15,22 @@ TIME_ZONE_CHOICES = sorted((tz, tz.replace("_", " ")) for tz in zoneinfo.availab
 e164_validator = RegexValidator(r"^\+[1-9]\d{7,14}$", "Enter the phone in international form, e.g. +254712345678.")
 
 
+class AppendOnly:
+    """A log whose rows are written once: saving an existing row or deleting one raises ValueError.
+
+    ``append_only_rows`` names the rows in the message ("Audit entries")."""
+
+    append_only_rows = "Rows"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError(f"{self.append_only_rows} are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError(f"{self.append_only_rows} are append-only.")
+
+
 class UserManager(BaseUserManager):
     use_in_migrations = True
 
@@ -320,7 +336,7 @@ class Session(models.Model):
         return self.end > timezone.now()
 
 
-class SessionEvent(models.Model):
+class SessionEvent(AppendOnly, models.Model):
     """Append-only audit row for every change of a session's status or payment status."""
 
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="events")
@@ -345,13 +361,7 @@ class SessionEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.action}: {self.from_status}→{self.to_status} ({self.at:%Y-%m-%d %H:%M})"
 
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise ValueError("Session events are append-only.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise ValueError("Session events are append-only.")
+    append_only_rows = "Session events"
 
     @property
     def to_status_label(self) -> str:
@@ -384,7 +394,7 @@ class TherapistNote(models.Model):
         return f"Private note {self.pk or '-'} on session {self.session_id}"
 
 
-class AuditEntry(models.Model):
+class AuditEntry(AppendOnly, models.Model):
     """Append-only record of staff reading or changing personal data in the admin.
 
     State changes are in SessionEvent and payment events in payments_app; this
@@ -414,13 +424,7 @@ class AuditEntry(models.Model):
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.get_action_display()} {self.model} {self.object_id}"
 
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise ValueError("Audit entries are append-only.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise ValueError("Audit entries are append-only.")
+    append_only_rows = "Audit entries"
 
 
 # --- Intake forms, consent, and who read a client's sensitive data (issue 18) ---------------------
@@ -510,7 +514,7 @@ class Consent(models.Model):
         return f"{self.get_document_display()} v{self.version} ({self.accepted_at:%Y-%m-%d %H:%M})"
 
 
-class SensitiveAccess(models.Model):
+class SensitiveAccess(AppendOnly, models.Model):
     """Append-only: who read a client's booking note or intake answers, when, and (staff) why.
 
     Personal data: ``actor``, ``subject``, ``reason``, ``source_ip``. A row with a ``reason`` is a staff
@@ -543,13 +547,7 @@ class SensitiveAccess(models.Model):
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.get_kind_display()} of session {self.session_id}"
 
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise ValueError("Access records are append-only.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise ValueError("Access records are append-only.")
+    append_only_rows = "Access records"
 
 
 class CorrectionRequest(models.Model):
