@@ -14,6 +14,10 @@ Prints each step; exits 0 only when the session ends Confirmed / Paid.
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import hmac
+import struct
 import sys
 import time
 import uuid
@@ -59,12 +63,25 @@ def results(body):
     return body["results"] if isinstance(body, dict) and "results" in body else body
 
 
+def totp_code(secret: str, at: float | None = None) -> str:
+    """The 6-digit code an authenticator app shows now for a base32 ``secret`` (RFC 6238: SHA-1, 30 s)."""
+    key = base64.b32decode(secret.replace(" ", "").upper())
+    counter = struct.pack(">Q", int((time.time() if at is None else at) // 30))
+    digest = hmac.new(key, counter, hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    return f"{(struct.unpack('>I', digest[offset : offset + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
+
+
 def run(args) -> int:
     api = Api(args.base_url, timeout=30)
 
     step(1, f"Log in as {args.client} and {args.therapist}")
     client = api.call("POST", "/api/auth/token", json={"email": args.client, "password": args.password})["token"]
-    therapist = api.call("POST", "/api/auth/token", json={"email": args.therapist, "password": args.password})["token"]
+    # A therapist signs in with a second step: the code of their authenticator app (issue 18).
+    login = {"email": args.therapist, "password": args.password}
+    if getattr(args, "therapist_totp", ""):
+        login["code"] = totp_code(args.therapist_totp)
+    therapist = api.call("POST", "/api/auth/token", json=login)["token"]
     print("    two tokens received")
 
     step(2, "GET /api/therapists")
@@ -151,6 +168,9 @@ def main(argv=None) -> int:
     parser.add_argument("--therapist", default="therapist1@example.com")
     parser.add_argument("--therapist-name", default="Amina Odhiambo", help="Whose directory entry to book.")
     parser.add_argument("--password", default=PASSWORD)
+    parser.add_argument(
+        "--therapist-totp", default="", help="The therapist's authenticator secret (base32): the flow sends its code."
+    )
     parser.add_argument("--phone", default="0712345670", help="Last digit picks the simulated outcome (0: paid).")
     parser.add_argument("--wait", type=float, default=240, help="Seconds to wait for a final payment answer.")
     args = parser.parse_args(argv)

@@ -20,8 +20,9 @@ import pytest
 import requests
 from django.conf import settings
 
-from sessions_app.models import Session
+from sessions_app.models import Session, User
 from sessions_app.tests.celery_workers import redis_url
+from sessions_app.tests.two_factor import confirmed_authenticator
 
 from .kit import BASE, DEPLOY, Kit
 
@@ -99,9 +100,11 @@ def test_the_kit_books_and_pays_through_nginx(tmp_path, monkeypatch):
         before = access_log.stat().st_size  # the readiness polls (a 499 while gunicorn starts) are not the flow's
         flow = _booking_flow()
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))  # booking_flow runs here, in this process
+        secret = confirmed_authenticator(User.objects.get(email="therapist1@example.com"))
         args = argparse.Namespace(
             base_url=base_url, client="client1@example.com", therapist="therapist1@example.com",
             therapist_name="Amina Odhiambo", password=flow.PASSWORD, phone="0712345670", wait=120,
+            therapist_totp=secret,
         )  # fmt: skip
         assert flow.run(args) == 0
         procs.alive()

@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 import requests
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from payments_app.daraja.simulator import DarajaSimulator, SimConfig
@@ -294,7 +295,8 @@ def test_killing_a_web_process_and_a_worker_mid_run_loses_nothing_and_doubles_no
         for queue in ("payments", "default"):
             kit.wait_worker(queue)
 
-        clients = [User.objects.create(email=f"load{n}@example.com", full_name=f"Load {n}", role=User.Role.CLIENT)
+        clients = [User.objects.create(email=f"load{n}@example.com", full_name=f"Load {n}", role=User.Role.CLIENT,
+                                       email_verified_at=timezone.now())
                    for n in range(BOOKINGS // 5)]  # fmt: skip  # five bookings each, under the daily limit
         client_tokens = [token_for(c) for c in clients]
         therapist_tokens = {t.pk: token_for(t.user) for t in TherapistProfile.objects.all()}

@@ -22,6 +22,7 @@ from payments_app.models import MpesaCallback, PaymentAttempt
 from sessions_app.models import Session, SessionEvent
 from sessions_app.tests.celery_workers import CELERY, redis_ready, redis_url, wait_for
 from sessions_app.tests.factories import PASSWORD, ClientFactory, SessionTypeFactory
+from sessions_app.tests.two_factor import code_for, confirmed_authenticator
 
 from ..conftest import SECRET
 
@@ -126,12 +127,15 @@ def test_request_approve_pay_confirmed_over_http(wide_live_server, live_simulato
     client = ClientFactory()
     base = wide_live_server
 
-    def token(email):
-        response = requests.post(f"{base}/api/auth/token", json={"email": email, "password": PASSWORD}, timeout=10)
+    secret = confirmed_authenticator(therapist.user)  # a therapist's token needs the second step's code
+
+    def token(email, **code):
+        login = {"email": email, "password": PASSWORD, **code}
+        response = requests.post(f"{base}/api/auth/token", json=login, timeout=10)
         assert response.status_code == 200, response.text
         return {"Authorization": f"Token {response.json()['token']}"}
 
-    as_client, as_therapist = token(client.email), token(therapist.user.email)
+    as_client, as_therapist = token(client.email), token(therapist.user.email, code=code_for(secret))
 
     slots = requests.get(
         f"{base}/api/therapists/{therapist.pk}/slots", params={"session_type": session_type.pk}, timeout=10

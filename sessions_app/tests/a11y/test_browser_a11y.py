@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from sessions_app.models import Session
+from sessions_app.tests.two_factor import code_for, confirmed_authenticator
 
 from ..factories import PASSWORD, ClientFactory, SessionFactory, SessionTypeFactory, TherapistProfileFactory
 from .axe import assert_no_axe_violations, axe_violations
@@ -286,6 +287,7 @@ def test_dashboard_forms_by_keyboard(browser_page, live_server):
     therapist = TherapistProfileFactory(user__full_name="Amina Odhiambo", user__email="amina@example.com")
     session_type = SessionTypeFactory(therapist=therapist, name="Individual session")
     request = SessionFactory(session_type=session_type)
+    secret = confirmed_authenticator(therapist.user)
     page = browser_page
     visit = Visit(page, live_server.url)
     visit.goto("/login/", "log in (therapist)")
@@ -293,6 +295,10 @@ def test_dashboard_forms_by_keyboard(browser_page, live_server):
     page.get_by_label("Password").fill(PASSWORD)
     with page.expect_navigation():
         page.get_by_label("Password").press("Enter")
+    # The second step, by keyboard too: the code from the authenticator app.
+    page.get_by_label("Code").fill(code_for(secret))
+    with page.expect_navigation():
+        page.get_by_label("Code").press("Enter")
     expect(page.get_by_role("heading", name="Your dashboard")).to_be_visible()
     visit.check("dashboard")
 
