@@ -263,6 +263,18 @@ MPESA_POLL_FIRST_DELAY_SECONDS = env.float("MPESA_POLL_FIRST_DELAY_SECONDS", def
 MPESA_POLL_INTERVAL_SECONDS = env.float("MPESA_POLL_INTERVAL_SECONDS", default=12.0)
 MPESA_STATUS_QUERY_INTERVAL_SECONDS = env.float("MPESA_STATUS_QUERY_INTERVAL_SECONDS", default=4.0)
 MPESA_STK_PUSHES_PER_SESSION = env.int("MPESA_STK_PUSHES_PER_SESSION", default=5)  # per 10 minutes
+# Daraja's asynchronous APIs (Reversal, Transaction Status: reference/daraja.md section 6) need an initiator
+# and its password RSA-encrypted with Safaricom's certificate. Empty: Reversal is not enabled for this
+# shortcode, so staff record refunds by hand with their M-Pesa reference.
+DARAJA_INITIATOR_NAME = env.str("DARAJA_INITIATOR_NAME", default="testapi")
+DARAJA_SECURITY_CREDENTIAL = env.str("DARAJA_SECURITY_CREDENTIAL", default="sandbox-security-credential")
+DARAJA_REVERSAL_ENABLED = env.bool("DARAJA_REVERSAL_ENABLED", default=True)
+# When a refund reaches the client's M-Pesa, in the words the cancel page and emails use.
+REFUND_TIMEFRAME = env.str("REFUND_TIMEFRAME", default="within 3 working days")
+# Cancelling while a payment is in flight asks M-Pesa first (STK Push Query) with this short timeout.
+MPESA_CANCEL_QUERY_TIMEOUT_SECONDS = env.float("MPESA_CANCEL_QUERY_TIMEOUT_SECONDS", default=4.0)
+# Open money cases older than this are in the staff's daily digest.
+MONEY_CASE_DIGEST_AGE_HOURS = env.int("MONEY_CASE_DIGEST_AGE_HOURS", default=24)
 
 # --- REST framework --------------------------------------------------------
 REST_FRAMEWORK = {
