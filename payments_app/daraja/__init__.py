@@ -12,10 +12,12 @@ from .client import (
     DEFAULT_TRANSACTION_DESC,
     INVALID_TOKEN,
     PROCESSING,
+    REVERSAL_PATH,
     STK_PUSH_PATH,
     STK_QUERY_PATH,
     TOKEN_PATH,
     TRANSACTION_DESC_MAX,
+    TRANSACTION_STATUS_PATH,
     DarajaClient,
     account_reference,
     callback_url,
@@ -51,9 +53,13 @@ from .errors import (
 )
 from .parse import (
     NAIROBI,
+    AsyncAccepted,
+    AsyncResult,
     PushAccepted,
     StkResult,
+    accepted_reply,
     error_for,
+    parse_async_result,
     parse_callback,
     parse_query_reply,
     query_result,
@@ -63,6 +69,12 @@ from .parse import (
 )
 
 __all__ = [
+    "AsyncAccepted",
+    "AsyncResult",
+    "REVERSAL_PATH",
+    "TRANSACTION_STATUS_PATH",
+    "accepted_reply",
+    "parse_async_result",
     "ACCOUNT_REFERENCE_MAX",
     "CLASSES",
     "CONFIGURATION",

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from .errors import DarajaDeclined, DarajaError, DarajaInvalidToken, DarajaUnavailable, DarajaUnexpectedReply
-from .parse import NAIROBI, PushAccepted, StkResult, error_for, query_result, reply_data
+from .parse import NAIROBI, AsyncAccepted, PushAccepted, StkResult, accepted_reply, error_for, query_result, reply_data
 
 # The name it had as payments_app/daraja.py, so log filters keep matching.
 logger = logging.getLogger("payments_app.daraja")
@@ -27,6 +27,8 @@ logger = logging.getLogger("payments_app.daraja")
 TOKEN_PATH = "/oauth/v1/generate?grant_type=client_credentials"
 STK_PUSH_PATH = "/mpesa/stkpush/v1/processrequest"
 STK_QUERY_PATH = "/mpesa/stkpushquery/v1/query"
+REVERSAL_PATH = "/mpesa/reversal/v1/request"
+TRANSACTION_STATUS_PATH = "/mpesa/transactionstatus/v1/query"
 INVALID_TOKEN = "404.001.03"
 PROCESSING = "500.001.1001"
 ACCOUNT_REFERENCE_MAX = 12
@@ -216,6 +218,19 @@ class DarajaClient:
         body = {**self._credentials(), "CheckoutRequestID": checkout_request_id}
         data = self._authorised(STK_QUERY_PATH, body)
         return query_result(data, checkout_request_id=checkout_request_id)
+
+    def async_request(self, path: str, body: dict) -> AsyncAccepted:
+        """POST an asynchronous request (Reversal, Transaction Status) with the initiator's credentials.
+
+        ``body`` carries the API's own fields (CommandID, TransactionID, ResultURL, QueueTimeOutURL...);
+        Initiator and SecurityCredential come from settings. The result arrives later at ResultURL.
+        """
+        full = {
+            "Initiator": settings.DARAJA_INITIATOR_NAME,
+            "SecurityCredential": settings.DARAJA_SECURITY_CREDENTIAL,
+            **body,
+        }
+        return accepted_reply(self._authorised(path, full))
 
     # -- transport -------------------------------------------------------------------------------
 

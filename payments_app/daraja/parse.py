@@ -278,3 +278,86 @@ def query_result(data: dict, *, checkout_request_id: str) -> StkResult:
 def parse_query_reply(http_status: int, text: str | bytes | None, *, checkout_request_id: str) -> StkResult:
     """An STK Query reply as it came over the wire: the final StkResult, or the DarajaError it means (raised)."""
     return query_result(reply_data(http_status, text), checkout_request_id=checkout_request_id)
+
+
+# --- Asynchronous APIs (Reversal, Transaction Status: reference/daraja.md section 6) ------------
+
+
+@dataclass(frozen=True)
+class AsyncAccepted:
+    """Daraja's synchronous reply to an asynchronous request: the request is queued, the result comes later."""
+
+    originator_conversation_id: str
+    conversation_id: str
+    response_code: str
+    response_description: str
+
+
+@dataclass(frozen=True)
+class AsyncResult:
+    """The result Daraja POSTs to a ResultURL for a Reversal or a Transaction Status query.
+
+    Body shape: ``{"Result": {"ResultType", "ResultCode", "ResultDesc", "OriginatorConversationID",
+    "ConversationID", "TransactionID", "ResultParameters": {"ResultParameter": [{"Key", "Value"}...]}}}``.
+    ``parameters`` holds ResultParameters as a flat dict (a single parameter may come as an object).
+    """
+
+    result_code: str
+    result_desc: str
+    originator_conversation_id: str
+    conversation_id: str
+    transaction_id: str
+    parameters: dict = field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.result_code == "0"
+
+
+def accepted_reply(data: dict) -> AsyncAccepted:
+    """Read the synchronous reply of an asynchronous request; a non-zero ResponseCode is a refusal."""
+    code = str(data.get("ResponseCode", ""))
+    if code != "0":
+        raise DarajaDeclined(
+            code or "unknown", str(data.get("ResponseDescription") or "Request not accepted"), raw=data
+        )
+    originator = data.get("OriginatorConversationID")
+    if not isinstance(originator, str) or not originator.strip() or len(originator) > 64:
+        raise DarajaUnexpectedReply(
+            "no_conversation", "Request accepted without an OriginatorConversationID.", raw=data
+        )
+    return AsyncAccepted(
+        originator_conversation_id=originator,
+        conversation_id=str(data.get("ConversationID") or "")[:64],
+        response_code=code,
+        response_description=str(data.get("ResponseDescription") or "")[:255],
+    )
+
+
+def parse_async_result(payload: Any) -> AsyncResult:
+    """Parse a ResultURL (or QueueTimeOutURL) body. Raises CallbackInvalid when it is not one."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("Result"), dict):
+        raise CallbackInvalid("Not a Daraja result: no Result object.")
+    result = payload["Result"]
+    code = result_code(result.get("ResultCode"))
+    if code is None:
+        raise CallbackInvalid("Result without a usable ResultCode.")
+    originator = result.get("OriginatorConversationID")
+    if not isinstance(originator, str) or not originator.strip() or len(originator) > 64:
+        raise CallbackInvalid("Result without a usable OriginatorConversationID.")
+    raw_params = (result.get("ResultParameters") or {}) if isinstance(result.get("ResultParameters"), dict) else {}
+    items = raw_params.get("ResultParameter") or []
+    if isinstance(items, dict):
+        items = [items]
+    parameters = {}
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and isinstance(item.get("Key"), str):
+            parameters[item["Key"]] = item.get("Value")
+    return AsyncResult(
+        result_code=code,
+        result_desc=str(result.get("ResultDesc") or "")[:255],
+        originator_conversation_id=originator,
+        conversation_id=str(result.get("ConversationID") or "")[:64],
+        transaction_id=str(result.get("TransactionID") or "")[:32],
+        parameters=parameters,
+    )
